@@ -1,0 +1,66 @@
+//! Parity with the reference implementation (`ghrua/seqpe` @ 4c4b908) on the shared fixtures.
+//!
+//! The fixtures are read from `../shared/parity` relative to the workspace root (override with
+//! `SEQPE_PARITY_DIR`). Set `SEQPE_SKIP_PARITY=1` to skip these tests on purpose.
+
+use std::path::PathBuf;
+
+use burn::backend::flex::FlexDevice;
+use burn::backend::Flex;
+use seqpe_core::reference::{check_fixture, Tolerance};
+
+fn parity_dir() -> Option<PathBuf> {
+    if std::env::var("SEQPE_SKIP_PARITY").is_ok_and(|v| v == "1") {
+        eprintln!("SEQPE_SKIP_PARITY=1: parity tests skipped on purpose");
+        return None;
+    }
+    let dir = std::env::var("SEQPE_PARITY_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity")
+        });
+    assert!(
+        dir.join("seqpe_1d.safetensors").is_file() && dir.join("seqpe_2d.safetensors").is_file(),
+        "parity fixtures not found: expected seqpe_1d.safetensors and seqpe_2d.safetensors in {} \
+         (the `shared/parity` folder beside the checkout; set SEQPE_PARITY_DIR to another folder, \
+         or SEQPE_SKIP_PARITY=1 to skip these tests on purpose)",
+        dir.display()
+    );
+    Some(dir)
+}
+
+fn check(name: &str) {
+    let Some(dir) = parity_dir() else { return };
+    let report = check_fixture::<Flex>(dir.join(name), &FlexDevice).expect("fixture loads");
+    println!("{}", report.line(Tolerance::CPU));
+    assert!(report.digits_match, "digit ids differ from the reference");
+    assert!(
+        report.labels_match,
+        "contrastive labels differ from the reference"
+    );
+    assert!(
+        report.max_abs_embedding_error <= 1e-4,
+        "embeddings differ by {}",
+        report.max_abs_embedding_error
+    );
+    assert!(
+        report.contrastive_rel_error <= 1e-4,
+        "contrastive loss rel error {}",
+        report.contrastive_rel_error
+    );
+    assert!(
+        report.distill_rel_error <= 1e-4,
+        "distill loss rel error {}",
+        report.distill_rel_error
+    );
+}
+
+#[test]
+fn parity_1d_text_fixture() {
+    check("seqpe_1d.safetensors");
+}
+
+#[test]
+fn parity_2d_image_fixture() {
+    check("seqpe_2d.safetensors");
+}
