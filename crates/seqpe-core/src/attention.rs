@@ -217,12 +217,10 @@ pub fn normal_linear<B: Backend>(
     device: &B::Device,
 ) -> Linear<B> {
     let mut linear = LinearConfig::new(d_in, d_out)
-        .with_bias(bias)
+        .with_bias(false)
         .with_initializer(Initializer::Normal { mean: 0.0, std })
         .init(device);
-    if let Some(b) = linear.bias.take() {
-        linear.bias = Some(b.map(|t| t.zeros_like()));
-    }
+    linear.bias = bias.then(|| Initializer::Zeros.init([d_out], device));
     linear
 }
 

@@ -20,11 +20,17 @@
 pub mod attention;
 pub mod digits;
 pub mod encoder;
+pub mod position;
 pub mod reference;
 pub mod regularizers;
 pub mod sampling;
+pub mod table;
 pub mod transformer;
 
 pub use attention::{AttentionOptions, AttnMask, LayerPosition};
 pub use digits::{DigitError, DigitTokenizer};
 pub use encoder::{SeqPeEncoder, SeqPeEncoderConfig};
+pub use position::{
+    PeKind, PositionContext, PositionEncoding, PositionEncodingConfig, PositionGrid,
+};
+pub use table::PeTableCache;

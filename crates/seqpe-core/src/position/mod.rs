@@ -1,0 +1,343 @@
+//! One abstraction for "a position encoding", used by text, vision and QA alike.
+//!
+//! A model describes where its tokens sit with a [`PositionGrid`] (a 1-D window of a sequence, or
+//! an n-D grid of patches, optionally after unpositioned prefix tokens such as the ViT CLS) and asks
+//! its [`PositionEncoding`] for a [`PositionContext`]: what to add to the input embeddings, and the
+//! [`LayerPosition`] each attention layer receives. Nothing else in a model knows which encoding it
+//! runs, so the GPT and the ViT each have exactly one seam for position information.
+//!
+//! | kind | acts on | extrapolation |
+//! |---|---|---|
+//! | [`PeKind::SeqPe`] | q/k scalar term (GPT), q/k modulation (ViT) or input | encode the new positions |
+//! | [`PeKind::Learned`] | input | 1-D linear / 2-D bicubic resize of the table |
+//! | [`PeKind::Sinusoidal`] | input | formula |
+//! | [`PeKind::Rope`] | q/k rotation over the flat index | formula |
+//! | [`PeKind::Rope2d`] | axial q/k rotation, one band of frequencies per axis | formula |
+//! | [`PeKind::RopeMixed`] | learned per-layer/per-head mixed frequencies | formula |
+//! | [`PeKind::Alibi`] | linear bias on attention logits | formula |
+//! | [`PeKind::None`] | nothing | — |
+
+mod alibi;
+mod grid;
+mod learned;
+mod rope;
+mod seqpe;
+mod sinusoidal;
+
+pub use alibi::{alibi_slopes, Alibi};
+pub use grid::PositionGrid;
+pub use learned::LearnedPositions;
+pub use rope::{Rope, RopeMixed};
+pub use seqpe::{SeqPeConfig, SeqPeInjection, SeqPePositions};
+pub use sinusoidal::{sinusoidal_table, Sinusoidal};
+
+use core::marker::PhantomData;
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use crate::attention::LayerPosition;
+use crate::digits::DigitError;
+use crate::table::PeTableCache;
+
+/// Which position encoding a model uses.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum PeKind {
+    SeqPe,
+    Learned,
+    Sinusoidal,
+    Rope,
+    Rope2d,
+    RopeMixed,
+    Alibi,
+    None,
+}
+
+impl PeKind {
+    /// The command-line name (`seqpe`, `ape`, `sin`, `rope`, `rope2d`, `rope-mixed`, `alibi`, `nope`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PeKind::SeqPe => "seqpe",
+            PeKind::Learned => "ape",
+            PeKind::Sinusoidal => "sin",
+            PeKind::Rope => "rope",
+            PeKind::Rope2d => "rope2d",
+            PeKind::RopeMixed => "rope-mixed",
+            PeKind::Alibi => "alibi",
+            PeKind::None => "nope",
+        }
+    }
+
+    pub const ALL: [PeKind; 8] = [
+        PeKind::SeqPe,
+        PeKind::Learned,
+        PeKind::Sinusoidal,
+        PeKind::Rope,
+        PeKind::Rope2d,
+        PeKind::RopeMixed,
+        PeKind::Alibi,
+        PeKind::None,
+    ];
+}
+
+impl std::str::FromStr for PeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.to_ascii_lowercase();
+        PeKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s || (s == "learned" && *k == PeKind::Learned))
+            .ok_or_else(|| {
+                let names: Vec<_> = PeKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown position encoding `{s}`; choose one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Why a position context could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PositionError {
+    #[error(transparent)]
+    Digits(#[from] DigitError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Configuration of a [`PositionEncoding`].
+#[derive(Config, Debug)]
+pub struct PositionEncodingConfig {
+    pub kind: PeKind,
+    /// Width of the main model.
+    pub d_model: usize,
+    /// Attention heads of the main model.
+    pub n_heads: usize,
+    /// Layers of the main model (per-layer projections / frequencies).
+    pub n_layers: usize,
+    /// The trained grid, e.g. `[512]` or `[7, 7]` (size of a learned table; 1-D RoPE etc. ignore it).
+    pub trained: Vec<usize>,
+    /// Unpositioned tokens before the grid (the ViT CLS token: 1).
+    #[config(default = 0)]
+    pub prefix: usize,
+    /// SeqPE settings (required for [`PeKind::SeqPe`]).
+    #[config(default = "None")]
+    pub seqpe: Option<SeqPeConfig>,
+    /// RoPE base (`theta`): 10000 for text; the reference RoPE-2D class uses 100, RoPE-Mixed 10.
+    #[config(default = 10000.0)]
+    pub rope_base: f64,
+    #[config(default = 0.02)]
+    pub init_std: f64,
+}
+
+impl PositionEncodingConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> PositionEncoding<B> {
+        let dims = self.trained.len().max(1);
+        let head_dim = self.d_model / self.n_heads;
+        match self.kind {
+            PeKind::SeqPe => PositionEncoding::SeqPe(
+                self.seqpe
+                    .as_ref()
+                    .expect("PeKind::SeqPe needs a SeqPeConfig")
+                    .init(
+                        self.d_model,
+                        self.n_heads,
+                        self.n_layers,
+                        self.prefix,
+                        device,
+                    ),
+            ),
+            PeKind::Learned => PositionEncoding::Learned(LearnedPositions::init(
+                &self.trained,
+                self.prefix,
+                self.d_model,
+                self.init_std,
+                device,
+            )),
+            PeKind::Sinusoidal => PositionEncoding::Sinusoidal(Sinusoidal::new(self.d_model)),
+            PeKind::Rope => PositionEncoding::Rope(Rope::new(head_dim, self.rope_base, false)),
+            PeKind::Rope2d => PositionEncoding::Rope(Rope::new(head_dim, self.rope_base, true)),
+            PeKind::RopeMixed => PositionEncoding::RopeMixed(RopeMixed::init(
+                self.n_layers,
+                self.n_heads,
+                head_dim,
+                dims,
+                self.rope_base,
+                device,
+            )),
+            PeKind::Alibi => PositionEncoding::Alibi(Alibi::new(self.n_heads)),
+            PeKind::None => PositionEncoding::None(NoPosition::default()),
+        }
+    }
+}
+
+/// The encoding that does nothing ("NoPE").
+#[derive(Module, Debug, Default)]
+pub struct NoPosition<B: Backend> {
+    _backend: PhantomData<B>,
+}
+
+/// A position encoding of any kind.
+#[derive(Module, Debug)]
+pub enum PositionEncoding<B: Backend> {
+    SeqPe(SeqPePositions<B>),
+    Learned(LearnedPositions<B>),
+    Sinusoidal(Sinusoidal<B>),
+    Rope(Rope<B>),
+    RopeMixed(RopeMixed<B>),
+    Alibi(Alibi<B>),
+    None(NoPosition<B>),
+}
+
+/// Per-layer position information of one forward pass.
+#[derive(Debug, Clone)]
+pub enum LayerPositions<B: Backend> {
+    /// The same context in every layer.
+    Shared(LayerPosition<B>),
+    /// One context per layer.
+    PerLayer(Vec<LayerPosition<B>>),
+}
+
+/// What a position encoding contributes to one forward pass.
+#[derive(Debug, Clone)]
+pub struct PositionContext<B: Backend> {
+    /// Added to the token embeddings: `[batch|1, tokens, d_model]`.
+    pub input: Option<Tensor<B, 3>>,
+    pub layers: LayerPositions<B>,
+}
+
+impl<B: Backend> PositionContext<B> {
+    pub fn none() -> Self {
+        Self {
+            input: None,
+            layers: LayerPositions::Shared(LayerPosition::None),
+        }
+    }
+
+    /// The context of layer `i`.
+    pub fn layer(&self, i: usize) -> LayerPosition<B> {
+        match &self.layers {
+            LayerPositions::Shared(p) => p.clone(),
+            LayerPositions::PerLayer(v) => v[i].clone(),
+        }
+    }
+
+    /// Adds the input part (if any) to token embeddings `[batch, tokens, d]`.
+    pub fn add_to_input(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.input {
+            Some(p) => x + p.clone(),
+            None => x,
+        }
+    }
+}
+
+/// Repeats the group axis (dim 0) so that batch row `b` uses group `b mod K`.
+pub(crate) fn tile_groups<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+    batch: usize,
+) -> Tensor<B, D> {
+    let k = t.dims()[0];
+    if k == 1 || k == batch {
+        return t;
+    }
+    let times = batch.div_ceil(k);
+    let t = t.repeat_dim(0, times);
+    if times * k == batch {
+        t
+    } else {
+        t.narrow(0, 0, batch)
+    }
+}
+
+impl<B: Backend> PositionEncoding<B> {
+    pub fn kind(&self) -> PeKind {
+        match self {
+            PositionEncoding::SeqPe(_) => PeKind::SeqPe,
+            PositionEncoding::Learned(_) => PeKind::Learned,
+            PositionEncoding::Sinusoidal(_) => PeKind::Sinusoidal,
+            PositionEncoding::Rope(r) if r.axial => PeKind::Rope2d,
+            PositionEncoding::Rope(_) => PeKind::Rope,
+            PositionEncoding::RopeMixed(_) => PeKind::RopeMixed,
+            PositionEncoding::Alibi(_) => PeKind::Alibi,
+            PositionEncoding::None(_) => PeKind::None,
+        }
+    }
+
+    /// The SeqPE part, when this is SeqPE (for the regularizers and the table cache).
+    pub fn seqpe(&self) -> Option<&SeqPePositions<B>> {
+        match self {
+            PositionEncoding::SeqPe(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The position context for `grid`, tiled to `batch` rows. `seqpe_table` may hold the SeqPE
+    /// encoder output for the grid positions (`[groups * n, out_dim]`, see
+    /// [`PositionGrid::flat_positions`]) when it was computed elsewhere (one merged encoder pass in
+    /// training, or a [`PeTableCache`] in inference); other encodings ignore it.
+    pub fn context(
+        &self,
+        grid: &PositionGrid,
+        batch: usize,
+        seqpe_table: Option<Tensor<B, 2>>,
+        device: &B::Device,
+    ) -> Result<PositionContext<B>, PositionError> {
+        let ctx = match self {
+            PositionEncoding::SeqPe(s) => s.context(grid, seqpe_table)?,
+            PositionEncoding::Learned(l) => l.context(grid)?,
+            PositionEncoding::Sinusoidal(s) => s.context(grid, device),
+            PositionEncoding::Rope(r) => r.context(grid, device)?,
+            PositionEncoding::RopeMixed(r) => r.context(grid, device)?,
+            PositionEncoding::Alibi(a) => a.context(grid, device)?,
+            PositionEncoding::None(_) => PositionContext::none(),
+        };
+        Ok(ctx.tiled(batch))
+    }
+
+    /// Inference: like [`Self::context`], with the SeqPE table taken from (or added to) `cache`.
+    pub fn context_cached(
+        &self,
+        grid: &PositionGrid,
+        batch: usize,
+        cache: &PeTableCache<B>,
+        device: &B::Device,
+    ) -> Result<PositionContext<B>, PositionError> {
+        let table = match self {
+            PositionEncoding::SeqPe(s) => Some(cache.get_or_build(&s.encoder, grid)?),
+            _ => None,
+        };
+        self.context(grid, batch, table, device)
+    }
+}
+
+impl<B: Backend> PositionContext<B> {
+    fn tiled(self, batch: usize) -> Self {
+        let tile_layer = |p: LayerPosition<B>| match p {
+            LayerPosition::Rotary { cos, sin } => LayerPosition::Rotary {
+                cos: tile_groups(cos, batch),
+                sin: tile_groups(sin, batch),
+            },
+            LayerPosition::Multiply { q, k } => LayerPosition::Multiply {
+                q: tile_groups(q, batch),
+                k: tile_groups(k, batch),
+            },
+            LayerPosition::ScalarProduct { q, k } => LayerPosition::ScalarProduct {
+                q: tile_groups(q, batch),
+                k: tile_groups(k, batch),
+            },
+            other => other,
+        };
+        Self {
+            input: self.input.map(|t| tile_groups(t, batch)),
+            layers: match self.layers {
+                LayerPositions::Shared(p) => LayerPositions::Shared(tile_layer(p)),
+                LayerPositions::PerLayer(v) => {
+                    LayerPositions::PerLayer(v.into_iter().map(tile_layer).collect())
+                }
+            },
+        }
+    }
+}
