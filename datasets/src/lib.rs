@@ -1,0 +1,1 @@
+//! Data for seqpe (work in progress).
