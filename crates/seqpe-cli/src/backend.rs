@@ -1,0 +1,89 @@
+//! Which Burn backend a command runs on. Backends are Cargo features of this binary (`flex`,
+//! `wgpu`, `cuda`); `cargo xtask … --backend X` builds with the matching feature and passes the
+//! flag on, so the generic model code is compiled for one backend at a time.
+
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// Burn's pure-Rust CPU backend (the default; the fastest CPU backend measured here).
+    Flex,
+    /// WGPU (Vulkan); on a machine without a GPU it needs a software driver such as lavapipe.
+    Wgpu,
+    /// NVIDIA CUDA.
+    Cuda,
+}
+
+impl BackendChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Flex => "flex",
+            BackendChoice::Wgpu => "wgpu",
+            BackendChoice::Cuda => "cuda",
+        }
+    }
+}
+
+/// Runs `$body` with `$b` bound to the autodiff backend type and `$dev` to its device.
+#[macro_export]
+macro_rules! with_backend {
+    ($choice:expr, |$b:ident, $dev:ident| $body:expr) => {{
+        #[allow(unreachable_patterns)]
+        match $choice {
+            #[cfg(feature = "flex")]
+            $crate::backend::BackendChoice::Flex => {
+                type $b = burn::backend::Autodiff<burn::backend::Flex>;
+                let $dev = burn::backend::flex::FlexDevice;
+                $crate::backend::guard("flex", move || $body)
+            }
+            #[cfg(feature = "wgpu")]
+            $crate::backend::BackendChoice::Wgpu => {
+                type $b = burn::backend::Autodiff<burn::backend::Wgpu>;
+                let $dev = burn::backend::wgpu::WgpuDevice::default();
+                $crate::backend::guard("wgpu", move || $body)
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::BackendChoice::Cuda => {
+                type $b = burn::backend::Autodiff<burn::backend::Cuda>;
+                let $dev = burn::backend::cuda::CudaDevice::default();
+                $crate::backend::guard("cuda", move || $body)
+            }
+            other => Err(anyhow::anyhow!(
+                "this binary was built without the `{0}` backend; run the command through \
+                 `cargo xtask <command> --backend {0}`, which builds it with `--features {0}`",
+                other.name()
+            )),
+        }
+    }};
+}
+
+/// Turns the panics a backend raises when its device is missing into errors with a fix.
+pub fn guard<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            let hint = if msg.contains("No possible adapter") || msg.contains("adapter") {
+                "no Vulkan/GPU adapter was found: install a GPU driver (or `apt-get install \
+                 mesa-vulkan-drivers libvulkan1` for the lavapipe software driver), or use \
+                 `--backend flex`"
+            } else if msg.contains("cuda") || msg.contains("CUDA") {
+                "the CUDA driver could not be used: run on a machine with an NVIDIA GPU and \
+                 driver, or use `--backend flex`"
+            } else {
+                "this is a bug; please report it with the command line"
+            };
+            Err(anyhow::anyhow!(
+                "the {name} backend failed: {msg}\nhint: {hint}"
+            ))
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! [`SeqPeRegularizer`]: everything SeqPE adds to one training step of a main model.
+//!
+//! Per step (reference `train.py` / `main.py::train_one_epoch`):
+//! 1. the main-task positions: the default window at the origin, or (with probability
+//!    `shift_rate`) windows from the fixed random-shift pool, tiled over the batch;
+//! 2. one contrastive batch (pivots + candidates) and, on unshifted steps only, one distillation
+//!    batch (students);
+//! 3. **one** encoder pass over all of them (dropout active for all), split back into the main
+//!    table, pivots, candidates and students; the teacher rows are the main table's rows at the
+//!    sampled window indices;
+//! 4. `w_ct · L_ct + w_kd · L_kd` (the latter only on unshifted steps), added to the task loss.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::digits::DigitError;
+use crate::encoder::SeqPeEncoder;
+use crate::position::PositionGrid;
+use crate::regularizers::{contrastive_loss, distill_loss};
+use crate::sampling::{
+    ContrastiveConfig, ContrastiveSampler, MainPositionConfig, MainPositionSampler, TransferConfig,
+    TransferSampler,
+};
+
+/// Settings of the SeqPE regularizers for one main task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegularizerConfig {
+    pub contrastive: ContrastiveConfig,
+    pub transfer: TransferConfig,
+    pub main: MainPositionConfig,
+    /// `w_ct` (0.1 in every script).
+    pub contrastive_weight: f64,
+    /// `w_kd` (0.1 in every script).
+    pub distill_weight: f64,
+    /// Chunks of the embedding in the distillation loss (`pe_embed_dim / 64`).
+    pub distill_chunks: usize,
+    /// `seqpe_transfer_beta` (1.0 in the scripts).
+    pub distill_beta: f64,
+}
+
+impl RegularizerConfig {
+    /// The reference recipe for a main window (`[512]` text, `[14, 14]` ViT): text (1-D) uses
+    /// 16×32 contrastive, 16×32 distillation and 16 shift windows; n-D uses 32×64, 32×64, 32.
+    /// `max_per_axis` is the trained range (`pe_max_position` in 1-D, 100 for ViT).
+    pub fn reference(
+        window: Vec<usize>,
+        max_per_axis: usize,
+        max_digits: usize,
+        distill_chunks: usize,
+    ) -> Self {
+        let dims = window.len();
+        let n: usize = window.iter().product();
+        let (contrastive, per_window, batch, windows) = if dims == 1 {
+            (
+                ContrastiveConfig::text(max_per_axis, max_digits),
+                32,
+                16,
+                16,
+            )
+        } else {
+            let side = window.iter().copied().max().unwrap_or(1);
+            (
+                ContrastiveConfig::image(dims, max_per_axis, max_digits, side),
+                64,
+                32,
+                32,
+            )
+        };
+        Self {
+            contrastive,
+            transfer: TransferConfig {
+                window: window.clone(),
+                max_per_axis,
+                batch,
+                per_window: per_window.min(n),
+            },
+            main: MainPositionConfig {
+                window,
+                max_per_axis,
+                shift_rate: 0.1,
+                shift_pool: 320,
+                windows_per_step: windows,
+            },
+            contrastive_weight: 0.1,
+            distill_weight: 0.1,
+            distill_chunks,
+            distill_beta: 1.0,
+        }
+    }
+}
+
+/// Samplers of the SeqPE regularizers; serialisable so that resumed runs draw the same batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeqPeRegularizer {
+    pub config: RegularizerConfig,
+    pub contrastive: ContrastiveSampler,
+    pub transfer: TransferSampler,
+    pub main: MainPositionSampler,
+}
+
+/// What one step contributes.
+pub struct RegularizedStep<B: Backend> {
+    /// Where the main model's tokens sit this step (pass it to `PositionEncoding::context`).
+    pub grid: PositionGrid,
+    /// The encoder output for `grid` (`[groups * n, out_dim]`), from the merged pass.
+    pub table: Tensor<B, 2>,
+    /// `w_ct · L_ct + w_kd · L_kd`.
+    pub loss: Tensor<B, 1>,
+    pub contrastive: Tensor<B, 1>,
+    /// `None` on shifted steps.
+    pub distill: Option<Tensor<B, 1>>,
+    pub shifted: bool,
+}
+
+impl SeqPeRegularizer {
+    pub fn new(config: RegularizerConfig, seed: u64) -> Self {
+        Self {
+            contrastive: ContrastiveSampler::new(config.contrastive.clone(), seed ^ 0xC0),
+            transfer: TransferSampler::new(config.transfer.clone(), seed ^ 0x7D),
+            main: MainPositionSampler::new(config.main.clone(), seed ^ 0x3A),
+            config,
+        }
+    }
+
+    /// Draws this step's positions, runs the encoder once and returns the table and the loss.
+    /// `prefix` is the number of unpositioned tokens of the main model (ViT CLS: 1).
+    pub fn step<B: Backend>(
+        &mut self,
+        encoder: &SeqPeEncoder<B>,
+        prefix: usize,
+    ) -> Result<RegularizedStep<B>, DigitError> {
+        let cfg = &self.config;
+        let main = self.main.next();
+        let grid = PositionGrid::new(prefix, cfg.main.window.clone()).with_starts(main.starts);
+        let main_positions = grid.flat_positions();
+        let ct = self.contrastive.sample();
+        let kd = (!main.shifted).then(|| self.transfer.sample());
+
+        let dims = grid.dims();
+        let n_main = main_positions.len() / dims;
+        let n_piv = ct.pivots.len() / dims;
+        let n_cand = ct.candidates.len() / dims;
+        let n_student = kd.as_ref().map_or(0, |k| k.student.len() / dims);
+        let mut merged = main_positions;
+        merged.extend_from_slice(&ct.pivots);
+        merged.extend_from_slice(&ct.candidates);
+        if let Some(k) = &kd {
+            merged.extend_from_slice(&k.student);
+        }
+        let z = encoder.encode(&merged)?;
+        let d = encoder.out_dim();
+        let device = z.device();
+        let table = z.clone().narrow(0, 0, n_main);
+        let pivots = z.clone().narrow(0, n_main, n_piv);
+        let candidates = z.clone().narrow(0, n_main + n_piv, n_cand).reshape([
+            n_piv,
+            cfg.contrastive.candidates,
+            d,
+        ]);
+        let labels: Vec<i64> = ct.labels.iter().map(|&l| l as i64).collect();
+        let labels = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n_piv]), &device);
+        let l_ct = contrastive_loss(pivots, candidates, labels);
+        let mut loss = l_ct.clone() * cfg.contrastive_weight;
+        let l_kd = kd.map(|k| {
+            let w = cfg.transfer.batch;
+            let n = cfg.transfer.per_window;
+            let idx: Vec<i64> = k.indices.iter().map(|&i| i as i64).collect();
+            let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [w * n]), &device);
+            let teacher = table.clone().select(0, idx).reshape([w, n, d]);
+            let student = z
+                .clone()
+                .narrow(0, n_main + n_piv + n_cand, n_student)
+                .reshape([w, n, d]);
+            distill_loss(teacher, student, cfg.distill_chunks, cfg.distill_beta)
+        });
+        if let Some(l) = &l_kd {
+            loss = loss + l.clone() * cfg.distill_weight;
+        }
+        Ok(RegularizedStep {
+            grid,
+            table,
+            loss,
+            contrastive: l_ct,
+            distill: l_kd,
+            shifted: main.shifted,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Helpers shared by the seqpe-text integration tests: a small real corpus written to a temp
+//! folder, a tiny configuration, and readers of a run's logs.
+#![allow(dead_code, unused_imports)]
+
+pub use std::path::{Path, PathBuf};
+
+pub use burn::backend::flex::FlexDevice;
+pub use burn::backend::{Autodiff, Flex};
+pub use burn::module::AutodiffModule;
+pub use burn::tensor::{Int, Tensor, TensorData};
+pub use seqpe_datasets::text::Document;
+pub use seqpe_text::config::TextConfig;
+pub use seqpe_text::data::{eval_chunks, train_tokenizer, TokenStream};
+pub use seqpe_text::eval::{evaluate_run, load_run, CorpusSource};
+pub use seqpe_text::train::{train, TrainOptions};
+pub use seqpe_train::run::RunDir;
+
+pub type AD = Autodiff<Flex>;
+pub const DEV: FlexDevice = FlexDevice;
+
+/// The opening of *Pride and Prejudice* (public domain), a short real passage.
+pub const AUSTEN: &str = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. However little known the feelings or views of such a man may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered the rightful property of some one or other of their daughters. \"My dear Mr. Bennet,\" said his lady to him one day, \"have you heard that Netherfield Park is let at last?\" Mr. Bennet replied that he had not. \"But it is,\" returned she; \"for Mrs. Long has just been here, and she told me all about it.\" Mr. Bennet made no answer. \"Do you not want to know who has taken it?\" cried his wife impatiently. \"You want to tell me, and I have no objection to hearing it.\" This was invitation enough.";
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seqpe-text-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A flat folder of .txt files: the last is test, the second last valid.
+pub fn write_corpus(dir: &Path) -> PathBuf {
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let words: Vec<&str> = AUSTEN.split_whitespace().collect();
+    for (i, name) in ["a.txt", "b.txt", "c.txt", "d.txt"].iter().enumerate() {
+        // rotate the passage so that the documents differ
+        let k = (i * 17) % words.len();
+        let text = [&words[k..], &words[..k]].concat().join(" ");
+        std::fs::write(corpus.join(name), format!("{text}\n{text}\n")).unwrap();
+    }
+    corpus
+}
+
+pub fn tiny_config(pe: &str, steps: usize) -> TextConfig {
+    let mut cfg = TextConfig::preset("tiny").unwrap();
+    cfg.model.pe = pe.into();
+    cfg.model.vocab_size = 300;
+    cfg.model.d_model = 32;
+    cfg.model.n_heads = 2;
+    cfg.model.n_layers = 1;
+    cfg.model.block_size = 16;
+    cfg.model.seqpe_d_model = 16;
+    cfg.model.seqpe_max_position = 1000;
+    cfg.train.batch_size = 4;
+    cfg.train.steps = steps;
+    cfg.train.warmup_steps = 2;
+    cfg.train.lr = 3e-3;
+    cfg.train.eval_every = 1000;
+    cfg.train.eval_blocks = 4;
+    cfg.train.checkpoint_every = 3;
+    cfg.train.contrastive_batch = 4;
+    cfg.train.contrastive_candidates = 8;
+    cfg.train.distill_windows = 2;
+    cfg.train.distill_per_window = 8;
+    cfg.train.shift_windows = 2;
+    cfg.train.shift_pool = 16;
+    cfg.train.shift_rate = 0.3;
+    cfg
+}
+
+pub fn options(run: &Path, corpus: &Path) -> TrainOptions {
+    TrainOptions {
+        run: RunDir::new(run),
+        resume: false,
+        corpus: CorpusSource::Dir(corpus.to_path_buf()),
+        tokenizer: None,
+        stop_after: None,
+    }
+}
+
+pub fn logged_losses(run: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some((v["step"].as_u64()?, v.get("loss")?.as_f64()?))
+        })
+        .collect()
+}

@@ -1,0 +1,161 @@
+//! End-to-end tests of seqpe-text on small corpora the tests write themselves (no network).
+
+mod common;
+use common::*;
+#[test]
+fn tokenizer_trains_and_round_trips() {
+    let docs = vec![Document {
+        name: "austen".into(),
+        text: AUSTEN.into(),
+    }];
+    let tok = train_tokenizer(&docs, 300).unwrap();
+    assert!(tok.get_vocab_size(true) > 256 && tok.get_vocab_size(true) <= 300);
+    let enc = tok
+        .encode("a single man in possession of a good fortune", false)
+        .unwrap();
+    assert!(
+        enc.get_ids().len() < 44,
+        "BPE merges shorten the byte sequence"
+    );
+    let back = tok.decode(enc.get_ids(), false).unwrap();
+    assert_eq!(back, "a single man in possession of a good fortune");
+    let stream = TokenStream::encode(&tok, &docs).unwrap();
+    assert!(stream.len() > 100);
+    assert!(train_tokenizer(
+        &[Document {
+            name: "e".into(),
+            text: "  \n".into()
+        }],
+        300
+    )
+    .is_err());
+}
+
+#[test]
+fn chunking_protocol_counts() {
+    // 10 001 tokens at length 512: 19 full chunks + one of 272, 10 000 scored tokens
+    let chunks = eval_chunks(10_001, 512);
+    assert_eq!(chunks.len(), 20);
+    assert_eq!(chunks.last().unwrap().len, 10_000 - 19 * 512);
+    assert_eq!(chunks.iter().map(|c| c.len).sum::<usize>(), 10_000);
+}
+
+#[test]
+fn tiny_model_overfits_a_real_passage() {
+    let dir = temp_dir("overfit");
+    let corpus = write_corpus(&dir);
+    for pe in ["seqpe", "ape"] {
+        let run = dir.join(format!("run-{pe}"));
+        let mut cfg = tiny_config(pe, 300);
+        cfg.train.checkpoint_every = 1000;
+        cfg.model.d_model = 64;
+        cfg.model.n_layers = 2;
+        cfg.model.dropout = 0.0;
+        cfg.train.warmup_steps = 20;
+        let summary = train::<AD>(cfg, &options(&run, &corpus), &DEV).unwrap();
+        let losses = logged_losses(&run);
+        let first = losses[0].1;
+        println!("{pe}: loss {first:.3} -> {:.3}", summary.final_loss);
+        assert!(
+            summary.final_loss < first * 0.5,
+            "{pe}: {first} -> {}",
+            summary.final_loss
+        );
+        assert!(run.join("best/model.mpk").is_file());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_logits() {
+    let dir = temp_dir("roundtrip");
+    let corpus = write_corpus(&dir);
+    let run = dir.join("run");
+    train::<AD>(tiny_config("seqpe", 3), &options(&run, &corpus), &DEV).unwrap();
+    let (cfg, a) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
+    let (_, b) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
+    let fresh = cfg.model.init::<Flex>(&DEV).unwrap();
+    let tokens = Tensor::<Flex, 2, Int>::from_data(
+        TensorData::new((0..32i64).collect::<Vec<_>>(), [2, 16]),
+        &DEV,
+    );
+    let la = a.forward(tokens.clone()).unwrap().into_data();
+    let lb = b.forward(tokens.clone()).unwrap().into_data();
+    let lf = fresh.forward(tokens).unwrap().into_data();
+    assert_eq!(la, lb, "loading twice gives identical logits");
+    assert_ne!(la, lf, "the loaded weights are not a fresh init");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
+    let dir = temp_dir("eval");
+    let corpus = write_corpus(&dir);
+    let run = dir.join("run");
+    train::<AD>(tiny_config("seqpe", 2), &options(&run, &corpus), &DEV).unwrap();
+    let report = evaluate_run::<Flex>(
+        &run,
+        &[16, 64, 512],
+        "test",
+        &CorpusSource::Dir(corpus.clone()),
+        &DEV,
+    )
+    .unwrap();
+    assert_eq!(report.pe_tables_built, 3);
+    let tokens = report.results[0].tokens;
+    assert!(
+        report.results.iter().all(|r| r.tokens == tokens),
+        "every length scores the whole stream"
+    );
+    assert!(report
+        .results
+        .iter()
+        .all(|r| r.token_ppl.is_finite() && r.token_ppl > 1.0));
+    assert!(report
+        .results
+        .iter()
+        .all(|r| r.words > 0 && r.words < r.tokens));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = temp_dir("bad");
+    let corpus = write_corpus(&dir);
+    // missing corpus folder
+    let err = train::<AD>(
+        tiny_config("seqpe", 1),
+        &options(&dir.join("r1"), &dir.join("missing")),
+        &DEV,
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("missing"), "{err:#}");
+    // a corrupt tokenizer file
+    std::fs::write(dir.join("tok.json"), "{not json").unwrap();
+    let mut o = options(&dir.join("r2"), &corpus);
+    o.tokenizer = Some(dir.join("tok.json"));
+    let err = train::<AD>(tiny_config("seqpe", 1), &o, &DEV).unwrap_err();
+    assert!(format!("{err:#}").contains("tok.json"), "{err:#}");
+    // a checkpoint of the wrong shape
+    let run = dir.join("r3");
+    train::<AD>(tiny_config("ape", 1), &options(&run, &corpus), &DEV).unwrap();
+    let mut cfg: TextConfig = RunDir::new(&run).read_config().unwrap();
+    cfg.model.d_model = 48;
+    seqpe_train::checkpoint::write_json(&RunDir::new(&run).config(), &cfg).unwrap();
+    let err = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap_err();
+    assert!(format!("{err:#}").contains("model.mpk"), "{err:#}");
+    // an unknown position encoding
+    let err = train::<AD>(
+        tiny_config("rope2d", 1),
+        &options(&dir.join("r4"), &corpus),
+        &DEV,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("grid encoding"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[allow(dead_code)]
+fn _valid_is_inner(m: seqpe_text::model::Gpt<AD>) -> seqpe_text::model::Gpt<Flex> {
+    m.valid()
+}

@@ -1,0 +1,225 @@
+//! [`RunDir`]: the folder of one training run and its files.
+//!
+//! ```text
+//! run/config.json        the full configuration (presets + overrides)
+//! run/checkpoint/        latest state: model.mpk, optim.mpk, state.json (atomic)
+//! run/best/              best model by validation metric: model.mpk, metric.json (atomic)
+//! run/metrics.jsonl      one JSON line per logged step / evaluation
+//! ```
+//! Starting a run in a folder that already holds a checkpoint is refused unless `--resume` is
+//! given, so nothing saved is ever overwritten by accident.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::checkpoint::{existing_dir, read_json, write_dir_atomically, write_json};
+use crate::optim::GroupedAdamW;
+
+pub type Recorder32 = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+/// A run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.root.join("best")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The latest checkpoint folder, if any.
+    pub fn latest(&self) -> Option<PathBuf> {
+        existing_dir(&self.checkpoint())
+    }
+
+    /// Checks the folder for a fresh run (`resume == false`) or a resumed one.
+    pub fn prepare(&self, resume: bool) -> Result<()> {
+        match (resume, self.latest()) {
+            (false, Some(_)) => bail!(
+                "{} already holds a checkpoint; pass --resume to continue it, or choose another --run folder",
+                self.root.display()
+            ),
+            (true, None) => bail!(
+                "--resume: {} has no checkpoint to resume from",
+                self.root.display()
+            ),
+            _ => {}
+        }
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create run folder {}", self.root.display()))
+    }
+
+    /// Appends one JSON line to `metrics.jsonl`.
+    pub fn log(&self, value: &serde_json::Value) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.metrics())?;
+        writeln!(f, "{value}")?;
+        Ok(())
+    }
+
+    /// The saved configuration, or an error saying the folder is not a run.
+    pub fn read_config<C: DeserializeOwned>(&self) -> Result<C> {
+        read_json(&self.config())
+    }
+}
+
+/// Every float parameter's path and shape, in visiting order.
+pub fn param_shapes<B: Backend, M: burn::module::Module<B>>(
+    model: &M,
+) -> Vec<(String, Vec<usize>)> {
+    struct Shapes {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>)>,
+    }
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Shapes {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+        ) {
+            self.out
+                .push((self.path.join("."), param.lazy_shape().dims::<D>().to_vec()));
+        }
+    }
+    let mut v = Shapes {
+        path: vec![],
+        out: vec![],
+    };
+    model.visit(&mut v);
+    v.out
+}
+
+fn recorder() -> Recorder32 {
+    NamedMpkFileRecorder::new()
+}
+
+/// Saves model weights to `dir/model.mpk`.
+pub fn save_model<B: Backend, M: burn::module::Module<B>>(model: &M, dir: &Path) -> Result<()> {
+    model
+        .clone()
+        .save_file(dir.join("model"), &recorder())
+        .map_err(|e| anyhow!("cannot save {}: {e}", dir.join("model.mpk").display()))
+}
+
+/// Loads weights from `dir/model.mpk` into `model` (which must have the same configuration).
+pub fn load_model<B: Backend, M: burn::module::Module<B>>(
+    model: M,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<M> {
+    let path = dir.join("model.mpk");
+    if !path.is_file() {
+        bail!(
+            "{} not found: the run has no saved model yet",
+            path.display()
+        );
+    }
+    let expected = param_shapes(&model);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.load_file(dir.join("model"), &recorder(), device)
+    }));
+    match result {
+        Ok(Ok(m)) => {
+            let got = param_shapes(&m);
+            if let Some(((name, want), (_, have))) = expected.iter().zip(&got).find(|(a, b)| a != b)
+            {
+                bail!(
+                    "{} does not match config.json: parameter `{name}` has shape {have:?} in the \
+                     file but the configured model needs {want:?}; the weights belong to another \
+                     configuration",
+                    path.display()
+                );
+            }
+            if expected.len() != got.len() {
+                bail!(
+                    "{} does not match config.json (parameter count differs)",
+                    path.display()
+                );
+            }
+            Ok(m)
+        }
+        Ok(Err(e)) => Err(anyhow!(
+            "{} is corrupt or was written by another configuration: {e}",
+            path.display()
+        )),
+        Err(_) => Err(anyhow!(
+            "{} does not match the model of config.json (wrong shapes); it belongs to another run",
+            path.display()
+        )),
+    }
+}
+
+/// Writes the checkpoint folder atomically: model, both optimizer groups and `state`.
+pub fn save_checkpoint<B, M, S>(
+    run: &RunDir,
+    model: &M,
+    optim: &GroupedAdamW<B, M>,
+    state: &S,
+) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    S: Serialize,
+{
+    write_dir_atomically(&run.checkpoint(), |dir| {
+        save_model(model, dir)?;
+        recorder()
+            .record(optim.to_record(), dir.join("optim"))
+            .map_err(|e| anyhow!("cannot save optimizer state: {e}"))?;
+        write_json(&dir.join("state.json"), state)
+    })
+}
+
+/// Restores model, optimizer and state from the latest checkpoint.
+pub fn load_checkpoint<B, M, S>(
+    run: &RunDir,
+    model: M,
+    optim: GroupedAdamW<B, M>,
+    device: &B::Device,
+) -> Result<(M, GroupedAdamW<B, M>, S)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    S: DeserializeOwned,
+{
+    let dir = run
+        .latest()
+        .ok_or_else(|| anyhow!("{} has no checkpoint", run.root.display()))?;
+    let model = load_model(model, &dir, device)?;
+    let record = recorder()
+        .load(dir.join("optim"), device)
+        .map_err(|e| anyhow!("{} is corrupt: {e}", dir.join("optim.mpk").display()))?;
+    let optim = optim.load_record(record);
+    let state = read_json(&dir.join("state.json"))?;
+    Ok((model, optim, state))
+}
