@@ -259,17 +259,25 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    times = []
     t0 = time.perf_counter()
     for _ in range(a.steps):
+        ts = time.perf_counter()
         lm, extra = step()
+        times.append(time.perf_counter() - ts)
     sec = time.perf_counter() - t0
     tok_s = a.batch * a.seq * a.steps / sec
+    med = sorted(times)[len(times) // 2]
     print(f"pytorch {torch.__version__} cpu threads={a.threads} pe={a.pe}: {tok_s:.1f} tokens/s "
-          f"({sec / a.steps * 1000:.1f} ms/step over {a.steps} steps after {a.warmup} warm-up; "
+          f"({sec / a.steps * 1000:.1f} ms/step mean, {med * 1000:.1f} median, {min(times) * 1000:.1f} min, "
+          f"{max(times) * 1000:.1f} max over {a.steps} steps after {a.warmup} warm-up; "
           f"params {n_params / 1e6:.2f}M, encoder {n_enc / 1e6:.2f}M; last lm loss {lm:.3f})")
     result = {
         "bench": "pytorch_text", "pe": a.pe, "threads": a.threads, "torch": torch.__version__,
         "tokens_per_s": round(tok_s, 2), "ms_per_step": round(sec / a.steps * 1000, 2),
+        "tokens_per_s_median_step": round(a.batch * a.seq / med, 2),
+        "ms_per_step_median": round(med * 1000, 2), "ms_per_step_min": round(min(times) * 1000, 2),
+        "ms_per_step_max": round(max(times) * 1000, 2),
         "steps": a.steps, "warmup": a.warmup, "batch": a.batch, "seq": a.seq, "vocab": a.vocab,
         "d_model": a.d_model, "layers": a.layers, "heads": a.heads, "params": n_params,
         "last_lm_loss": round(lm, 4), "cpu": platform.processor() or platform.machine(),

@@ -3,6 +3,7 @@
 
 mod backend;
 mod text_cmd;
+mod vision_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,12 @@ enum Command {
     TrainText(text_cmd::TrainArgs),
     /// Evaluate a trained GPT at several lengths (token and word perplexity).
     EvalText(text_cmd::EvalArgs),
+    /// Train a ViT classifier (`--dims 2`: SeqPE over (row, col) digits; `--dims 1`: flat index).
+    TrainVit(vision_cmd::TrainArgs),
+    /// Evaluate a trained ViT at several image sizes (top-1 accuracy).
+    EvalVit(vision_cmd::EvalArgs),
+    /// Train and evaluate every PE method on images; write docs/results/vision.md and plots.
+    ReportVision(vision_cmd::ReportArgs),
 }
 
 fn run(cli: Cli) -> Result<bool> {
