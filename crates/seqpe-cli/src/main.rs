@@ -83,6 +83,19 @@ fn run(cli: Cli) -> Result<bool> {
                 args, &device,
             )
         }),
+        Command::TrainVit(args) => {
+            with_backend!(cli.backend, |B, device| vision_cmd::train::<B>(
+                args, &device
+            ))
+        }
+        Command::EvalVit(args) => with_backend!(cli.backend, |B, device| {
+            vision_cmd::eval::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
+                args, &device,
+            )
+        }),
+        Command::ReportVision(args) => with_backend!(cli.backend, |B, device| {
+            vision_cmd::report::<B>(args, &device, cli.backend.name())
+        }),
         Command::CheckReference {
             files,
             gpu_tolerance,

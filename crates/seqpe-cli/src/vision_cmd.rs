@@ -21,6 +21,10 @@ pub fn eval<B: Backend>(_args: EvalArgs, _device: &B::Device) -> Result<bool> {
     bail!("eval-vit is not implemented yet")
 }
 
-pub fn report<B: AutodiffBackend>(_args: ReportArgs, _device: &B::Device, _backend: &str) -> Result<bool> {
+pub fn report<B: AutodiffBackend>(
+    _args: ReportArgs,
+    _device: &B::Device,
+    _backend: &str,
+) -> Result<bool> {
     bail!("report-vision is not implemented yet")
 }
