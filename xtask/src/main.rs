@@ -53,7 +53,7 @@ fn main() -> ExitCode {
                 "seqpe-cli",
                 "--no-default-features",
                 "--features",
-                "wgpu,cuda",
+                "wgpu,cuda,vision",
                 "--all-targets",
             ]);
             return status(cmd);
@@ -70,9 +70,9 @@ fn main() -> ExitCode {
                 "--test",
                 "wgpu_smoke",
                 "--",
+                "--ignored",
                 "--nocapture",
             ]);
-            cmd.env("SEQPE_WGPU_SMOKE", "1");
             return status(cmd);
         }
         _ => {}
@@ -108,7 +108,7 @@ fn main() -> ExitCode {
         "seqpe",
         "--no-default-features",
         "--features",
-        &backend,
+        &format!("{backend},vision"),
     ]);
     if release {
         cmd.arg("--release");

@@ -3,6 +3,7 @@
 
 mod backend;
 mod text_cmd;
+#[cfg(feature = "vision")]
 mod vision_cmd;
 
 use std::path::PathBuf;
@@ -51,10 +52,13 @@ enum Command {
     TrainText(text_cmd::TrainArgs),
     /// Evaluate a trained GPT at several lengths (token and word perplexity).
     EvalText(text_cmd::EvalArgs),
+    #[cfg(feature = "vision")]
     /// Train a ViT classifier (`--dims 2`: SeqPE over (row, col) digits; `--dims 1`: flat index).
     TrainVit(vision_cmd::TrainArgs),
+    #[cfg(feature = "vision")]
     /// Evaluate a trained ViT at several image sizes (top-1 accuracy).
     EvalVit(vision_cmd::EvalArgs),
+    #[cfg(feature = "vision")]
     /// Train and evaluate every PE method on images; write docs/results/vision.md and plots.
     ReportVision(vision_cmd::ReportArgs),
 }
@@ -83,16 +87,19 @@ fn run(cli: Cli) -> Result<bool> {
                 args, &device,
             )
         }),
+        #[cfg(feature = "vision")]
         Command::TrainVit(args) => {
             with_backend!(cli.backend, |B, device| vision_cmd::train::<B>(
                 args, &device
             ))
         }
+        #[cfg(feature = "vision")]
         Command::EvalVit(args) => with_backend!(cli.backend, |B, device| {
             vision_cmd::eval::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
                 args, &device,
             )
         }),
+        #[cfg(feature = "vision")]
         Command::ReportVision(args) => with_backend!(cli.backend, |B, device| {
             vision_cmd::report::<B>(args, &device, cli.backend.name())
         }),

@@ -12,13 +12,13 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::digits::max_digits_for;
 use seqpe_core::training::{RegularizerConfig, SeqPeRegularizer};
 use seqpe_core::{AttentionOptions, PositionGrid};
-use seqpe_train::optim::{GroupedAdamW, OptimSettings};
+use seqpe_train::optim::{GradNorms, GroupedAdamW, OptimSettings};
 use seqpe_train::progress::Progress;
 use seqpe_train::run::{load_checkpoint, save_checkpoint, save_model, RunDir};
 use seqpe_train::schedule::{Decay, LrSchedule};
@@ -93,6 +93,60 @@ pub fn schedule(cfg: &TextConfig) -> LrSchedule {
         warmup_start: 0.0,
         final_lr: 0.0,
     }
+}
+
+/// The outcome of one optimisation step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOutput {
+    /// The language-modelling cross-entropy (without the regularizers).
+    pub ce: f64,
+    pub norms: GradNorms,
+}
+
+/// One optimisation step on `inputs [batch, n]` / `labels [batch * n]`: for SeqPE the
+/// regularizer's merged encoder pass supplies the position table and its loss; the
+/// cross-entropy is added; both parameter groups are clipped and updated.
+pub fn train_step<B: AutodiffBackend>(
+    model: Gpt<B>,
+    optim: &mut GroupedAdamW<B, Gpt<B>>,
+    regularizer: Option<&mut SeqPeRegularizer>,
+    inputs: Tensor<B, 2, Int>,
+    labels: Tensor<B, 1, Int>,
+    lr: f64,
+    loss_fn: &CrossEntropyLoss<B>,
+) -> Result<(Gpt<B>, StepOutput)> {
+    let [batch, n] = inputs.dims();
+    let device = inputs.device();
+    let (ctx, reg) = match (regularizer, model.positions.seqpe()) {
+        (Some(r), Some(s)) => {
+            let out = r.step(&s.encoder, 0)?;
+            let ctx = model
+                .positions
+                .context(&out.grid, batch, Some(out.table), &device)?;
+            (ctx, Some(out.loss))
+        }
+        _ => (
+            model
+                .positions
+                .context(&PositionGrid::sequence(n), batch, None, &device)?,
+            None,
+        ),
+    };
+    let logits = model.forward_with(inputs, &ctx, AttentionOptions::default());
+    let ce = loss_fn.forward(logits.reshape([batch * n, model.vocab_size()]), labels);
+    let total = match reg {
+        Some(r) => ce.clone() + r,
+        None => ce.clone(),
+    };
+    let ce: f64 = ce.into_scalar().elem();
+    if !ce.is_finite() {
+        return Err(anyhow!("the loss became {ce}; lower the learning rate"));
+    }
+    let grads = total.backward();
+    let (model, norms) = optim.step(lr, model, grads, |m: &Gpt<B>| {
+        m.positions.seqpe().map(|s| &s.encoder)
+    });
+    Ok((model, StepOutput { ce, norms }))
 }
 
 /// Trains (or resumes) a run; returns its summary.
@@ -189,39 +243,18 @@ pub fn train<B: AutodiffBackend>(
         let (inputs, labels) = gather_blocks(&train_stream, &starts, n);
         let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch, n]), device);
         let labels = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [batch * n]), device);
-        let (ctx, reg) = match (&mut state.regularizer, model.positions.seqpe()) {
-            (Some(r), Some(s)) => {
-                let out = r.step(&s.encoder, 0)?;
-                let ctx = model
-                    .positions
-                    .context(&out.grid, batch, Some(out.table), device)?;
-                (ctx, Some(out.loss))
-            }
-            _ => (
-                model
-                    .positions
-                    .context(&PositionGrid::sequence(n), batch, None, device)?,
-                None,
-            ),
-        };
-        let logits = model.forward_with(inputs, &ctx, AttentionOptions::default());
-        let ce = loss_fn.forward(logits.reshape([batch * n, m.vocab_size]), labels);
-        let total = match reg {
-            Some(r) => ce.clone() + r,
-            None => ce.clone(),
-        };
-        let ce_value: f64 = ce.into_scalar().elem();
-        if !ce_value.is_finite() {
-            return Err(anyhow!(
-                "the loss became {ce_value} at step {step}; lower the learning rate"
-            ));
-        }
         let lr = sched.lr(step);
-        let grads = total.backward();
-        let (next, norms) = optim.step(lr, model, grads, |m: &Gpt<B>| {
-            m.positions.seqpe().map(|s| &s.encoder)
-        });
+        let (next, out) = train_step(
+            model,
+            &mut optim,
+            state.regularizer.as_mut(),
+            inputs,
+            labels,
+            lr,
+            &loss_fn,
+        )?;
         model = next;
+        let (ce_value, norms) = (out.ce, out.norms);
         state.step += 1;
         state.tokens_seen += (batch * n) as u64;
         last_loss = ce_value;
