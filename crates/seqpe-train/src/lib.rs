@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 pub mod optim;
+pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod schedule;
