@@ -29,6 +29,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum BenchWhat {
+    /// Training throughput of the GPT per position encoding.
+    Text(text_cmd::BenchArgs),
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Check the encoder and both losses against reference fixtures (safetensors files with the
     /// reference weights, probe positions and expected outputs; config in the metadata).
@@ -52,6 +58,15 @@ enum Command {
     TrainText(text_cmd::TrainArgs),
     /// Evaluate a trained GPT at several lengths (token and word perplexity).
     EvalText(text_cmd::EvalArgs),
+    /// Train and evaluate every PE method on text; write docs/results/text.md and a plot.
+    ReportText(text_cmd::ReportArgs),
+    /// Fetch the text data if needed, train tiny SeqPE and APE GPTs, compare them at 1×–8× length.
+    Demo(text_cmd::DemoArgs),
+    /// Benchmarks: `bench text` (training tokens/s per PE method, SeqPE table cost).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     #[cfg(feature = "vision")]
     /// Train a ViT classifier (`--dims 2`: SeqPE over (row, col) digits; `--dims 1`: flat index).
     TrainVit(vision_cmd::TrainArgs),
@@ -82,6 +97,17 @@ fn run(cli: Cli) -> Result<bool> {
         Command::TrainText(args) => {
             with_backend!(cli.backend, |B, device| text_cmd::train::<B>(args, &device))
         }
+        Command::ReportText(args) => with_backend!(cli.backend, |B, device| {
+            text_cmd::report::<B>(args, &device, cli.backend.name())
+        }),
+        Command::Demo(args) => {
+            with_backend!(cli.backend, |B, device| text_cmd::demo::<B>(args, &device))
+        }
+        Command::Bench { what } => match what {
+            BenchWhat::Text(args) => with_backend!(cli.backend, |B, device| {
+                text_cmd::bench::<B>(args, &device, cli.backend.name())
+            }),
+        },
         Command::EvalText(args) => with_backend!(cli.backend, |B, device| {
             text_cmd::eval::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
                 args, &device,

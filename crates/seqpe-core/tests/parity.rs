@@ -64,3 +64,21 @@ fn parity_1d_text_fixture() {
 fn parity_2d_image_fixture() {
     check("seqpe_2d.safetensors");
 }
+
+/// Fixtures of configurations the reference fixtures do not cover (3-D positions, bidirectional
+/// attention, no final LayerNorm, 3 layers, odd chunk counts), written by the independent numpy
+/// implementation `scripts/make_parity_fixture.py` (itself checked against the shared reference
+/// fixtures with `--verify`). They live in the repository, so these tests always run.
+#[test]
+fn parity_with_independent_fixtures_of_other_configs() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["seqpe_3d_bi.safetensors", "seqpe_1d_deep.safetensors"] {
+        let report = check_fixture::<Flex>(dir.join(name), &FlexDevice).expect("fixture loads");
+        println!("{}", report.line(Tolerance::CPU));
+        assert!(
+            report.passes(Tolerance::CPU),
+            "{name}: {}",
+            report.line(Tolerance::CPU)
+        );
+    }
+}

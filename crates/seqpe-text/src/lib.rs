@@ -8,8 +8,10 @@
 //! * [`eval`]: perplexity beyond the training length (`cargo xtask eval-text`).
 //! * [`config`]: presets `tiny`, `bench`, `gpt2-small`.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod model;
+pub mod report;
 pub mod train;

@@ -12,5 +12,6 @@ pub mod checkpoint;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod schedule;
