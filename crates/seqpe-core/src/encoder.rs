@@ -156,18 +156,26 @@ impl<B: Backend> SeqPeEncoder<B> {
             h = h + dim_embed.val().select(0, dim_ids).unsqueeze_dim(0);
         }
         let cls = self.cls.val().reshape([1, 1, d]).expand([m, 1, d]);
-        let h = Tensor::cat(vec![h, cls], 1);
-        let h = self.transformer.forward(
-            h,
-            self.mask,
-            |_| LayerPosition::None,
-            AttentionOptions::default(),
-        );
+        let mut h = Tensor::cat(vec![h, cls], 1);
+        // Only the CLS (last) row of the last block is used: that block computes just that row.
+        let blocks = &self.transformer.blocks;
+        let (last, rest) = blocks
+            .split_last()
+            .expect("the encoder has at least one block");
+        for block in rest {
+            h = block.forward(
+                h,
+                self.mask,
+                &LayerPosition::None,
+                AttentionOptions::default(),
+            );
+        }
+        let h = last.forward_last(h);
         let h = match &self.final_ln {
             Some(ln) => ln.forward(h),
             None => h,
         };
-        let cls_out = h.narrow(1, l, 1).reshape([m, d]);
+        let cls_out = h.reshape([m, d]);
         let out = self.out_proj.forward(cls_out);
         if self.temperature == 1.0 {
             out

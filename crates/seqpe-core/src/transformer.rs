@@ -7,12 +7,13 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate};
+use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use crate::attention::{
-    normal_linear, AttentionOptions, AttnMask, LayerPosition, SelfAttention, SelfAttentionConfig,
+    linear_2d, normal_linear, AttentionOptions, AttnMask, LayerPosition, SelfAttention,
+    SelfAttentionConfig,
 };
 
 /// MLP activation.
@@ -58,13 +59,23 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let x = self.fc.forward(x);
+        let x = linear_2d(&self.fc, x);
         let x = match self.activation {
-            Activation::GeluTanh => gelu_approximate(x),
+            Activation::GeluTanh => gelu_tanh(x),
             Activation::Gelu => gelu(x),
         };
-        self.dropout.forward(self.proj.forward(x))
+        self.dropout.forward(linear_2d(&self.proj, x))
     }
+}
+
+/// GELU with the tanh approximation (GPT-2 `gelu_new`), written with the identity
+/// `½(1 + tanh(u)) = σ(2u)`: `x·σ(2·√(2/π)·(x + 0.044715·x³))`. Same function as
+/// `burn::tensor::activation::gelu_approximate`, about twice as fast on the CPU backend.
+pub fn gelu_tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    const TWO_SQRT_2_OVER_PI: f64 = 1.595_769_121_605_730_8;
+    let cube = x.clone() * x.clone() * x.clone();
+    let u = (x.clone() + cube * 0.044715) * TWO_SQRT_2_OVER_PI;
+    x * sigmoid(u)
 }
 
 /// One pre-LN block.
@@ -89,6 +100,17 @@ impl<B: Backend> Block<B> {
                 .attn
                 .forward(self.ln1.forward(x), mask, position, options);
         x.clone() + self.mlp.forward(self.ln2.forward(x))
+    }
+}
+
+impl<B: Backend> Block<B> {
+    /// The output row of the last token only (`[b, n, d] → [b, 1, d]`), exact under the causal and
+    /// the full mask; see [`SelfAttention::forward_last`].
+    pub fn forward_last(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let n = x.dims()[1];
+        let last = x.clone().narrow(1, n - 1, 1);
+        let h = last + self.attn.forward_last(self.ln1.forward(x));
+        h.clone() + self.mlp.forward(self.ln2.forward(h))
     }
 }
 

@@ -253,7 +253,8 @@ fn chunked_fused_and_autodiff_attention_agree() {
 fn attn_scalar_equals_an_explicit_bias_before_scaling() {
     // softmax((q·k + pq·pk)/sqrt(dh)) v computed by hand vs the ScalarProduct path
     let cfg = TransformerConfig::new(16, 2, 1).with_resid_dropout(0.0);
-    let block = cfg.init_block::<B>(&DEV);
+    let ad_block = cfg.init_block::<AD>(&DEV);
+    let block = ad_block.valid();
     let x: Tensor<B, 3> = Tensor::random([1, 6, 16], Distribution::Normal(0.0, 1.0), &DEV);
     let pq = random::<B>([1, 2, 6, 8]);
     let pk = random::<B>([1, 2, 6, 8]);
@@ -266,6 +267,27 @@ fn attn_scalar_equals_an_explicit_bias_before_scaling() {
         AttnMask::Causal,
         &pos,
         AttentionOptions::default(),
+    );
+    // the precomputed-bias form used for short inputs
+    let dense = pq.clone().matmul(pk.clone().swap_dims(2, 3)) / 8f32.sqrt();
+    let bias = LayerPosition::Bias {
+        bias: dense.clone(),
+    };
+    let ours_bias = block.attn.forward(
+        x.clone(),
+        AttnMask::Causal,
+        &bias,
+        AttentionOptions::default(),
+    );
+    // and the explicit, chunked path of the autodiff backend
+    let ad_bias = LayerPosition::Bias {
+        bias: Tensor::from_inner(dense),
+    };
+    let ours_ad = ad_block.attn.forward(
+        Tensor::from_inner(x.clone()),
+        AttnMask::Causal,
+        &ad_bias,
+        AttentionOptions { query_chunk: 4 },
     );
     // by hand
     let qkv = block.attn.qkv.forward(x);
@@ -285,7 +307,10 @@ fn attn_scalar_equals_an_explicit_bias_before_scaling() {
         .attn
         .proj
         .forward(probs.matmul(v).swap_dims(1, 2).reshape([1, 6, 16]));
-    assert!(max_abs_diff(&to_vec(ours), &to_vec(by_hand)) < 1e-5);
+    let by_hand = to_vec(by_hand);
+    assert!(max_abs_diff(&to_vec(ours), &by_hand) < 1e-5);
+    assert!(max_abs_diff(&to_vec(ours_bias), &by_hand) < 1e-5);
+    assert!(max_abs_diff(&to_vec(ours_ad.inner()), &by_hand) < 1e-5);
 }
 
 #[test]
@@ -490,7 +515,12 @@ fn seqpe_extrapolates_and_caches_its_table() {
     for len in [8, 64, 64, 8, 4096] {
         let grid = PositionGrid::sequence(len);
         let ctx = pe.context_cached(&grid, 2, &cache, &DEV).unwrap();
-        assert!(matches!(ctx.layer(0), LayerPosition::ScalarProduct { .. }));
+        // short inputs get one shared dense bias, long ones the widened q/k form
+        match ctx.layer(0) {
+            LayerPosition::Bias { bias } => assert_eq!(bias.dims(), [1, 2, len, len]),
+            LayerPosition::ScalarProduct { .. } => assert!(len >= 2048),
+            other => panic!("unexpected {other:?}"),
+        }
     }
     assert_eq!(cache.builds(), 3, "one build per distinct length");
     // a position beyond the digit width is an error, not a panic
@@ -507,10 +537,10 @@ fn shifted_groups_tile_over_the_batch() {
     let pe = cfg.init::<B>(&DEV);
     let grid = PositionGrid::sequence(4).with_starts(vec![0, 10]);
     let ctx = pe.context(&grid, 4, None, &DEV).unwrap();
-    let LayerPosition::ScalarProduct { q, .. } = ctx.layer(0) else {
+    let LayerPosition::Bias { bias: q } = ctx.layer(0) else {
         panic!()
     };
-    assert_eq!(q.dims(), [4, 2, 4, 8]);
+    assert_eq!(q.dims(), [4, 2, 4, 4]);
     let rows: Vec<Vec<f32>> = (0..4).map(|b| to_vec(q.clone().narrow(0, b, 1))).collect();
     assert_eq!(rows[0], rows[2]);
     assert_eq!(rows[1], rows[3]);

@@ -328,6 +328,9 @@ impl<B: Backend> PositionContext<B> {
                 q: tile_groups(q, batch),
                 k: tile_groups(k, batch),
             },
+            LayerPosition::Bias { bias } => LayerPosition::Bias {
+                bias: tile_groups(bias, batch),
+            },
             other => other,
         };
         Self {

@@ -14,8 +14,12 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::{LayerPositions, PositionContext, PositionError, PositionGrid};
-use crate::attention::{normal_linear, LayerPosition};
+use crate::attention::{linear_2d, normal_linear, LayerPosition};
 use crate::encoder::{SeqPeEncoder, SeqPeEncoderConfig};
+
+/// Largest `[groups, heads, t, t]` bias (elements) built for `attn_scalar`; above it the
+/// equivalent widened q/k form is used.
+pub const DENSE_BIAS_MAX_ELEMENTS: usize = 16 << 20;
 
 /// How SeqPE enters the main model.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -158,13 +162,26 @@ impl<B: Backend> SeqPePositions<B> {
             }
         };
         let project = |lin: &Linear<B>| {
-            let y = lin.forward(p.clone());
+            let y = linear_2d(lin, p.clone());
             make(y.clone().narrow(2, 0, d), y.narrow(2, d, d))
         };
         let layers = match self.qk.len() {
             0 => LayerPositions::Shared(make(p.clone(), p.clone())),
             1 => LayerPositions::Shared(project(&self.qk[0])),
             _ => LayerPositions::PerLayer(self.qk.iter().map(project).collect()),
+        };
+        // attn_scalar on short inputs: one [groups, heads, t, t] bias shared by every layer and
+        // batch row is cheaper than widening q and k in each layer; long inputs keep the
+        // memory-light widened form (no t×t tensor).
+        let layers = match layers {
+            LayerPositions::Shared(LayerPosition::ScalarProduct { q, k })
+                if g * h * t * t <= DENSE_BIAS_MAX_ELEMENTS =>
+            {
+                let scale = 1.0 / ((d / h) as f64).sqrt();
+                let bias = q.matmul(k.swap_dims(2, 3)) * scale;
+                LayerPositions::Shared(LayerPosition::Bias { bias })
+            }
+            other => other,
         };
         Ok(PositionContext {
             input: None,
