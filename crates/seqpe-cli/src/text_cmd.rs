@@ -259,7 +259,8 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
         retrain: false,
         corpus: args.corpus.clone(),
     };
-    let plan = plan(&report, "demo".into())?;
+    // the same run folders as `report-text --preset tiny`, so either command reuses the other's runs
+    let plan = plan(&report, "report-text-tiny".into())?;
     let results = seqpe_text::report::run_plan::<B>(&plan, device)?;
     println!(
         "\nTest token perplexity of tiny GPTs trained on {}-token blocks:\n",
@@ -268,7 +269,7 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
     print!("{}", seqpe_text::report::ppl_table(&results, false));
     println!(
         "\nSeqPE keeps its perplexity as the text grows past the training length; the learned \
-         absolute table (APE) must be stretched and degrades.\nFinished in {:.0} s. Runs: runs/demo-seqpe, runs/demo-ape.",
+         absolute table (APE) must be stretched and degrades.\nFinished in {:.0} s. Runs: runs/report-text-tiny-seqpe, runs/report-text-tiny-ape.",
         started.elapsed().as_secs_f64()
     );
     Ok(true)

@@ -1,7 +1,7 @@
 //! Run configuration: presets (`tiny`, `bench`, `gpt2-small`) as plain serialisable structs. Any
 //! field can be overridden from a JSON file or with `--set section.field=value`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 /// The GPT and its position encoding.
@@ -168,49 +168,14 @@ impl TextConfig {
         })
     }
 
-    /// Applies `section.field=value` overrides (values are parsed as JSON, else taken as strings).
+    /// Applies `section.field=value` overrides (see [`seqpe_train::config::apply_overrides`]).
     pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<()> {
-        let mut value = serde_json::to_value(&*self)?;
-        for item in overrides {
-            let (path, raw) = item.split_once('=').with_context(|| {
-                format!("override `{item}` is not of the form section.field=value")
-            })?;
-            let parsed: serde_json::Value =
-                serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.into()));
-            let mut slot = &mut value;
-            for key in path.split('.') {
-                slot = slot.get_mut(key).with_context(|| {
-                    format!("override `{item}`: no field `{path}` in the config")
-                })?;
-            }
-            *slot = parsed;
-        }
-        *self = serde_json::from_value(value).context("an override has the wrong type")?;
-        Ok(())
+        seqpe_train::config::apply_overrides(self, overrides)
     }
 
     /// Merges a JSON file of (partial) settings into this config.
     pub fn apply_file(&mut self, path: &std::path::Path) -> Result<()> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let patch: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        let mut value = serde_json::to_value(&*self)?;
-        merge(&mut value, patch);
-        *self = serde_json::from_value(value)
-            .with_context(|| format!("{} has a field of the wrong type", path.display()))?;
-        Ok(())
-    }
-}
-
-fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
-    match (base, patch) {
-        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (b, p) => *b = p,
+        seqpe_train::config::apply_file(self, path)
     }
 }
 

@@ -9,6 +9,7 @@
 //! * [`progress::Progress`]: a progress bar on a terminal, periodic lines in logs.
 
 pub mod checkpoint;
+pub mod config;
 pub mod optim;
 pub mod plot;
 pub mod progress;
