@@ -159,16 +159,15 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     Ok(true)
 }
 
+/// Every position encoding offered for text.
+const TEXT_PES: &str = "seqpe,ape,sin,rope,alibi,nope";
+
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
     #[arg(long, default_value = "tiny")]
     pub preset: String,
     /// Methods to compare.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "seqpe,ape,sin,rope,alibi,nope"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = TEXT_PES)]
     pub pes: Vec<String>,
     /// Evaluation lengths as multiples of the training length.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
@@ -290,11 +289,7 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
 pub struct BenchArgs {
     #[arg(long, default_value = "bench")]
     pub preset: String,
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "seqpe,ape,sin,rope,alibi,nope"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = TEXT_PES)]
     pub pes: Vec<String>,
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
