@@ -101,6 +101,12 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         corpus: args.corpus.source(),
         tokenizer: args.tokenizer.clone(),
         stop_after: args.stop_after,
+        // on --resume the saved config is used; an explicit --set train.steps=N extends the run
+        extend_to: args
+            .overrides
+            .iter()
+            .any(|o| o.starts_with("train.steps="))
+            .then_some(cfg.train.steps),
     };
     let summary = train_run::<B>(cfg, &opts, device)?;
     println!(

@@ -71,6 +71,7 @@ pub fn run_plan<B: AutodiffBackend>(
                 corpus: plan.corpus.clone(),
                 tokenizer: None,
                 stop_after: None,
+                extend_to: None,
             };
             train::<B>(cfg, &opts, device)?
         };

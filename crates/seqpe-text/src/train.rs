@@ -40,6 +40,8 @@ pub struct TrainOptions {
     /// Stop (as if killed) once this step is reached; the run stays resumable. For tests and for
     /// splitting long runs into sessions.
     pub stop_after: Option<usize>,
+    /// With `resume`: train until this many steps instead of the saved count.
+    pub extend_to: Option<usize>,
 }
 
 /// State saved with each checkpoint besides weights and optimizer.
@@ -157,21 +159,14 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<TrainSummary> {
     let run = &opts.run;
     run.prepare(opts.resume)?;
+    // A resumed run continues with its saved configuration; only the step count may be raised.
     let cfg = if opts.resume {
-        let saved: TextConfig = run.read_config()?;
-        if saved.train.steps != cfg.train.steps {
-            eprintln!(
-                "resuming with steps = {} (was {})",
-                cfg.train.steps, saved.train.steps
-            );
+        let mut saved: TextConfig = run.read_config()?;
+        if let Some(steps) = opts.extend_to {
+            eprintln!("resuming with steps = {steps} (was {})", saved.train.steps);
+            saved.train.steps = steps;
         }
-        TextConfig {
-            train: crate::config::TrainSettings {
-                steps: cfg.train.steps,
-                ..saved.train.clone()
-            },
-            ..saved
-        }
+        saved
     } else {
         cfg
     };

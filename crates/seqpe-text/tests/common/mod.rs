@@ -76,6 +76,7 @@ pub fn options(run: &Path, corpus: &Path) -> TrainOptions {
         corpus: CorpusSource::Dir(corpus.to_path_buf()),
         tokenizer: None,
         stop_after: None,
+        extend_to: None,
     }
 }
 
