@@ -14,7 +14,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeTableCache, PositionGrid};
 use seqpe_datasets::cache::DataDir;
 use seqpe_datasets::text::TextSplits;
-use seqpe_train::run::{load_model, RunDir};
+use seqpe_train::run::RunDir;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TextConfig;
@@ -183,14 +183,7 @@ impl EvalReport {
 /// Loads the model of a run folder (`best/` if present, else the latest checkpoint).
 pub fn load_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<(TextConfig, Gpt<B>)> {
     let cfg: TextConfig = run.read_config()?;
-    let model: Gpt<B> = cfg.model.init(device)?;
-    let dir = if run.best().join("model.mpk").is_file() {
-        run.best()
-    } else {
-        run.latest()
-            .ok_or_else(|| anyhow!("{} has no saved model; train it first", run.root.display()))?
-    };
-    let model = load_model(model, &dir, device)?;
+    let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
     Ok((cfg, model))
 }
 

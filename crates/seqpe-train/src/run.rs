@@ -82,6 +82,23 @@ impl RunDir {
         Ok(())
     }
 
+    /// Loads the run's trained weights into `model`: `best/` if present, else the latest
+    /// checkpoint.
+    pub fn load_trained<B: Backend, M: burn::module::Module<B>>(
+        &self,
+        model: M,
+        device: &B::Device,
+    ) -> Result<M> {
+        let dir = if self.best().join("model.mpk").is_file() {
+            self.best()
+        } else {
+            self.latest().ok_or_else(|| {
+                anyhow!("{} has no saved model; train it first", self.root.display())
+            })?
+        };
+        load_model(model, &dir, device)
+    }
+
     /// The saved configuration, or an error saying the folder is not a run.
     pub fn read_config<C: DeserializeOwned>(&self) -> Result<C> {
         read_json(&self.config())
