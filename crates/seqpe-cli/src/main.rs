@@ -32,6 +32,9 @@ struct Cli {
 enum BenchWhat {
     /// Training throughput of the GPT per position encoding.
     Text(text_cmd::BenchArgs),
+    /// Training and inference images/s of the ViT per position encoding.
+    #[cfg(feature = "vision")]
+    Vision(vision_cmd::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +109,10 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Bench { what } => match what {
             BenchWhat::Text(args) => with_backend!(cli.backend, |B, device| {
                 text_cmd::bench::<B>(args, &device, cli.backend.name())
+            }),
+            #[cfg(feature = "vision")]
+            BenchWhat::Vision(args) => with_backend!(cli.backend, |B, device| {
+                vision_cmd::bench::<B>(args, &device, cli.backend.name())
             }),
         },
         Command::EvalText(args) => with_backend!(cli.backend, |B, device| {
