@@ -1,0 +1,382 @@
+//! End-to-end tests of seqpe-vision on small image sets the tests write themselves (IDX files
+//! and PNG folders; no network, no fetched data).
+
+mod common;
+use common::*;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use rand::SeedableRng;
+use seqpe_core::digits::DigitTokenizer;
+use seqpe_core::training::SeqPeRegularizer;
+use seqpe_core::PeTableCache;
+use seqpe_datasets::vision::ImageSet;
+use seqpe_train::optim::{GroupedAdamW, OptimSettings};
+use seqpe_vision::data::{
+    augment, load_splits, resize_bilinear, resize_nearest, subset, Augment, Batcher, ImageSampler,
+};
+use seqpe_vision::eval::{accuracy, similarity_map};
+use seqpe_vision::model::Vit;
+use seqpe_vision::train::{regularizer_config, train_step};
+
+#[test]
+fn data_pipeline_idx_and_folders() {
+    let dir = temp_dir("data");
+    let idx = write_idx(&dir, 60, 20);
+    let s = load_splits(&ImageSource::Idx(idx.clone()), 28, 1, 10, 0).unwrap();
+    assert_eq!((s.train.len, s.valid.len, s.test.len), (50, 10, 20));
+    assert_eq!(
+        (s.train.height, s.train.width, s.train.channels),
+        (28, 28, 1)
+    );
+    // the hold-out is disjoint from the training images and labels stay with their images
+    let (images, labels) = synthetic_set(60, 0);
+    let originals: Vec<(&[u8], u32)> = images
+        .chunks(784)
+        .zip(labels.iter().map(|&l| l as u32))
+        .collect();
+    let mut pairs: Vec<(&[u8], u32)> = (0..s.train.len)
+        .map(|i| (s.train.image(i), s.train.labels[i]))
+        .chain((0..s.valid.len).map(|i| (s.valid.image(i), s.valid.labels[i])))
+        .collect();
+    assert!(
+        pairs.iter().all(|p| originals.contains(p)),
+        "labels stay with their images"
+    );
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), 60, "train and validation are disjoint");
+    let s2 = load_splits(&ImageSource::Idx(idx.clone()), 28, 1, 10, 8).unwrap();
+    assert_eq!(s2.train.len, 8, "train_subset keeps the first N");
+
+    // batches: normalised, channel-first, resized on demand
+    let batcher = Batcher::new(vec![0.2], vec![0.3]);
+    let (x, y) = batcher.batch::<Flex>(&s.test, &[0, 1, 2], 28, None, &DEV);
+    assert_eq!(x.dims(), [3, 1, 28, 28]);
+    assert_eq!(y.dims(), [3]);
+    let v: Vec<f32> = x.into_data().to_vec().unwrap();
+    let raw = s.test.image(0)[5 * 28 + 7] as f32 / 255.0;
+    assert!((v[5 * 28 + 7] - (raw - 0.2) / 0.3).abs() < 1e-5);
+    let (x, _) = batcher.batch::<Flex>(&s.test, &[0, 1], 56, None, &DEV);
+    assert_eq!(x.dims(), [2, 1, 56, 56]);
+
+    // resizing: constant stays constant, 2× bilinear interpolates between pixels
+    let flat = vec![77u8; 3 * 5 * 2];
+    assert!(resize_bilinear(&flat, 3, 5, 2, 7, 9)
+        .iter()
+        .all(|&p| (p - 77.0).abs() < 1e-4));
+    let up = resize_bilinear(&[0, 100, 100, 200], 2, 2, 1, 4, 4);
+    assert_eq!(up.len(), 16);
+    assert_eq!((up[0], up[15]), (0.0, 200.0));
+    assert!((up[1] - 25.0).abs() < 1e-4 && (up[5] - 50.0).abs() < 1e-4);
+    assert_eq!(
+        resize_nearest(&[1, 2, 3, 4], 2, 2, 1, 4, 4)[..4],
+        [1.0, 1.0, 2.0, 2.0]
+    );
+
+    // augmentation keeps the shape; flip-only mirrors, crop-only shifts in zeros
+    let img: Vec<u8> = (0..12).collect(); // 3×4, one channel
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let flips: Vec<Vec<u8>> = (0..16)
+        .map(|_| {
+            let a = Augment {
+                crop_padding: 0,
+                hflip: true,
+            };
+            augment(&img, 3, 4, 1, a, &mut rng)
+        })
+        .collect();
+    assert!(flips.iter().any(|f| f == &img));
+    assert!(flips.iter().any(|f| f[..4] == [3, 2, 1, 0]));
+    for _ in 0..16 {
+        let a = Augment {
+            crop_padding: 1,
+            hflip: false,
+        };
+        let out = augment(&img, 3, 4, 1, a, &mut rng);
+        assert_eq!(out.len(), 12);
+        // every non-zero pixel is the original shifted by the same offset
+        assert!(out.iter().filter(|&&v| v > 0).all(|v| img.contains(v)));
+    }
+    let mut sampler = ImageSampler::new(10, 3).unwrap();
+    let mut seen: Vec<usize> = (0..5).flat_map(|_| sampler.next_batch(2)).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        (0..10).collect::<Vec<_>>(),
+        "one epoch visits every image once"
+    );
+
+    // image folders: train/val layout and a flat layout with every 10th image as test
+    let folder = dir.join("folder");
+    write_png_folder(&folder.join("train"), &["bag", "coat", "shirt"], 4);
+    write_png_folder(&folder.join("val"), &["bag", "coat", "shirt"], 2);
+    let f = load_splits(&ImageSource::Folder(folder.clone()), 14, 1, 2, 0).unwrap();
+    assert_eq!((f.train.len, f.valid.len, f.test.len), (10, 2, 6));
+    assert_eq!(f.test.classes, vec!["bag", "coat", "shirt"]);
+    assert_eq!((f.test.height, f.test.channels), (14, 1));
+    let flat_dir = dir.join("flat");
+    write_png_folder(&flat_dir, &["a", "b"], 12);
+    let f = load_splits(&ImageSource::Folder(flat_dir), 28, 3, 2, 0).unwrap();
+    assert_eq!((f.train.len + f.valid.len, f.test.len), (22, 2));
+    assert_eq!(f.train.channels, 3);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn digit_layout_matches_the_reference() {
+    // a 4×4-patch image: patch (2, 3) is "0 2 0 3" with two digits per axis (max 100 per axis)
+    let mut cfg = tiny_config("seqpe", 1);
+    cfg.model.seqpe_max_per_axis = 100;
+    cfg.model.image_size = 16;
+    let model: Vit<Flex> = cfg.model.init(&DEV).unwrap();
+    let enc = &model.positions.seqpe().unwrap().encoder;
+    assert_eq!(enc.tokenizer, DigitTokenizer::new(2, 2));
+    let grid = model.grid_for(16, 16).unwrap();
+    assert_eq!((grid.prefix, grid.extent.clone()), (1, vec![4, 4]));
+    let flat = grid.flat_positions();
+    // row-major: the patch at flat index 2·4+3 = 11 is (row 2, col 3)
+    assert_eq!(&flat[22..24], &[2, 3]);
+    assert_eq!(
+        enc.tokenizer.encode(&flat[22..24]).unwrap(),
+        vec![0, 2, 0, 3]
+    );
+    assert_eq!(enc.tokenizer.encode(&[3, 14]).unwrap(), vec![0, 3, 1, 4]);
+    // the whole 7×7 training grid enumerates rows first
+    let g7 = model.grid_for(28, 28).unwrap().flat_positions();
+    assert_eq!(&g7[..6], &[0, 0, 0, 1, 0, 2]);
+    assert_eq!(&g7[14..16], &[1, 0]);
+    // dims 1: the row-major index with the width of 100² positions (4 digits)
+    cfg.model.dims = 1;
+    let m1: Vit<Flex> = cfg.model.init(&DEV).unwrap();
+    let e1 = &m1.positions.seqpe().unwrap().encoder;
+    assert_eq!(e1.tokenizer, DigitTokenizer::new(4, 1));
+    let g1 = m1.grid_for(16, 16).unwrap();
+    assert_eq!(g1.extent, vec![16]);
+    assert_eq!(
+        e1.tokenizer.encode(&g1.flat_positions()[11..12]).unwrap(),
+        vec![0, 0, 1, 1]
+    );
+    // the regularizers use the trained range per axis and the 7×7 window
+    let r = regularizer_config(&tiny_config("seqpe", 1));
+    assert_eq!(
+        (r.main.window.clone(), r.main.max_per_axis),
+        (vec![7, 7], 20)
+    );
+}
+
+fn train_on_fixed_images(pe: &str, set: &ImageSet, steps: usize) -> (f64, f64, Vit<AD>) {
+    let mut cfg = tiny_config(pe, steps);
+    cfg.model.dims = 2;
+    cfg.model.seqpe_dropout = 0.0;
+    <AD as burn::tensor::backend::Backend>::seed(&DEV, 5);
+    let mut model: Vit<AD> = cfg.model.init(&DEV).unwrap();
+    let mut optim = GroupedAdamW::<AD, Vit<AD>>::new(OptimSettings::default());
+    let mut reg = model
+        .positions
+        .seqpe()
+        .map(|_| SeqPeRegularizer::new(regularizer_config(&cfg), 5));
+    let loss_fn = CrossEntropyLossConfig::new().init(&DEV);
+    let batcher = Batcher::new(vec![0.3], vec![0.4]);
+    let idx: Vec<usize> = (0..set.len).collect();
+    let grid = model.grid_for(28, 28).unwrap();
+    let mut losses = vec![];
+    for step in 0..steps {
+        let (x, y) = batcher.batch::<AD>(set, &idx, 28, None, &DEV);
+        let lr = if step < 5 {
+            2e-3 * (step + 1) as f64 / 5.0
+        } else {
+            2e-3
+        };
+        let out = train_step(model, &mut optim, reg.as_mut(), x, y, &loss_fn, &grid, lr).unwrap();
+        model = out.model;
+        losses.push(out.loss);
+    }
+    let acc = accuracy(
+        &model.valid(),
+        set,
+        28,
+        &batcher,
+        &PeTableCache::new(),
+        &DEV,
+    )
+    .unwrap();
+    (losses[0], acc.top1(), model)
+}
+
+#[test]
+fn vit_overfits_64_images() {
+    let (images, labels) = synthetic_set(64, 0);
+    let set = ImageSet {
+        images,
+        labels: labels.iter().map(|&l| l as u32).collect(),
+        len: 64,
+        height: 28,
+        width: 28,
+        channels: 1,
+        classes: (0..10).map(|c| c.to_string()).collect(),
+    };
+    for pe in ["seqpe", "rope2d"] {
+        let (first, acc, model) = train_on_fixed_images(pe, &set, 120);
+        println!("{pe}: first loss {first:.3}, train accuracy {acc:.3}");
+        assert!(
+            acc >= 0.95,
+            "{pe}: accuracy on its 64 training images {acc}"
+        );
+        if pe == "seqpe" {
+            // SeqPE extrapolates without new parameters: a 4× larger grid still runs
+            let big = subset(&set, &[0, 1, 2, 3]);
+            let a = accuracy(
+                &model.valid(),
+                &big,
+                112,
+                &Batcher::new(vec![0.3], vec![0.4]),
+                &PeTableCache::new(),
+                &DEV,
+            )
+            .unwrap();
+            assert_eq!(a.total, 4);
+            // similarity maps: 1 on the diagonal, one value per patch
+            let sim = similarity_map(&model.valid(), 28, 14, 14, true)
+                .unwrap()
+                .unwrap();
+            assert_eq!(sim.len(), 28 * 28);
+            assert!((sim[14 * 28 + 14] - 1.0).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn evaluation_builds_one_pe_table_per_size() {
+    let dir = temp_dir("eval");
+    let idx = write_idx(&dir, 48, 24);
+    for (pe, dims) in [("seqpe", 2), ("seqpe", 1), ("ape", 2)] {
+        let run = dir.join(format!("run-{pe}-{dims}"));
+        let mut cfg = tiny_config(pe, 2);
+        cfg.model.dims = dims;
+        train::<AD>(cfg, &options(&run, &idx), &DEV).unwrap();
+        let report = evaluate_run::<Flex>(
+            &run,
+            &[28, 56, 112],
+            &ImageSource::Idx(idx.clone()),
+            0,
+            &DEV,
+        )
+        .unwrap();
+        assert_eq!(report.pe_tables_built, if pe == "seqpe" { 3 } else { 0 });
+        assert_eq!(report.results.len(), 3);
+        assert_eq!(report.results[2].grid, 28);
+        assert!(report
+            .results
+            .iter()
+            .all(|r| r.images == 24 && (0.0..=1.0).contains(&r.top1)));
+        assert!(report.table().contains("| 112 | 28×28 |"));
+        // a subset of the test split
+        let r =
+            evaluate_run::<Flex>(&run, &[28], &ImageSource::Idx(idx.clone()), 10, &DEV).unwrap();
+        assert_eq!(r.results[0].images, 10);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_logits() {
+    let dir = temp_dir("roundtrip");
+    let idx = write_idx(&dir, 40, 10);
+    let run = dir.join("run");
+    train::<AD>(tiny_config("seqpe", 3), &options(&run, &idx), &DEV).unwrap();
+    assert!(run.join("best/model.mpk").is_file() && run.join("checkpoint/model.mpk").is_file());
+    let (cfg, a) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
+    let (_, b) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
+    let fresh: Vit<Flex> = cfg.model.init(&DEV).unwrap();
+    for size in [28, 56] {
+        let x = Tensor::<Flex, 4>::from_data(
+            TensorData::new(
+                (0..2 * size * size)
+                    .map(|i| ((i % 17) as f32) / 17.0)
+                    .collect::<Vec<_>>(),
+                [2, 1, size, size],
+            ),
+            &DEV,
+        );
+        let la = a.forward(x.clone()).unwrap().into_data();
+        let lb = b.forward(x.clone()).unwrap().into_data();
+        let lf = fresh.forward(x).unwrap().into_data();
+        assert_eq!(la, lb, "loading twice gives identical logits at {size}px");
+        assert_ne!(la, lf, "the loaded weights are not a fresh init");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = temp_dir("bad");
+    // a corrupt image in a class folder
+    let folder = dir.join("corrupt");
+    write_png_folder(&folder, &["a", "b"], 10);
+    std::fs::write(folder.join("b/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let err = load_splits(&ImageSource::Folder(folder), 28, 1, 2, 0).unwrap_err();
+    assert!(format!("{err:#}").contains("broken.png"), "{err:#}");
+    // an empty class folder
+    let folder = dir.join("empty");
+    write_png_folder(&folder, &["a"], 10);
+    std::fs::create_dir_all(folder.join("z-empty")).unwrap();
+    let err = load_splits(&ImageSource::Folder(folder), 28, 1, 2, 0).unwrap_err();
+    assert!(format!("{err:#}").contains("z-empty"), "{err:#}");
+    // labels that do not match the images
+    let idx = write_idx(&dir, 30, 10);
+    std::fs::write(idx.join("train-labels-idx1-ubyte"), idx_labels(&[1, 2, 3])).unwrap();
+    let err = load_splits(&ImageSource::Idx(idx.clone()), 28, 1, 2, 0).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("train-labels-idx1-ubyte") && msg.contains("3 labels"),
+        "{msg}"
+    );
+    // a missing IDX file
+    let (_, labels) = synthetic_set(30, 0);
+    std::fs::write(idx.join("train-labels-idx1-ubyte"), idx_labels(&labels)).unwrap();
+    std::fs::remove_file(idx.join("t10k-images-idx3-ubyte")).unwrap();
+    let err = load_splits(&ImageSource::Idx(idx), 28, 1, 2, 0).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("t10k-images-idx3-ubyte"),
+        "{err:#}"
+    );
+    // a checkpoint of the wrong shape
+    let idx = write_idx(&dir.join("ok"), 30, 10);
+    let run = dir.join("r");
+    train::<AD>(tiny_config("ape", 1), &options(&run, &idx), &DEV).unwrap();
+    let mut cfg: VisionConfig = RunDir::new(&run).read_config().unwrap();
+    cfg.model.d_model = 48;
+    seqpe_train::checkpoint::write_json(&RunDir::new(&run).config(), &cfg).unwrap();
+    let err = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap_err();
+    assert!(format!("{err:#}").contains("model.mpk"), "{err:#}");
+    // sizes that are not whole patches, unknown encodings, too large a hold-out
+    let err = evaluate_run::<Flex>(
+        &dir.join("r"),
+        &[42],
+        &ImageSource::Idx(idx.clone()),
+        0,
+        &DEV,
+    );
+    assert!(err.is_err());
+    let (_, m) = {
+        let c = tiny_config("seqpe", 1);
+        (c.clone(), c.model.init::<Flex>(&DEV).unwrap())
+    };
+    let e = m.grid_for(42, 42).unwrap_err();
+    assert!(
+        e.to_string().contains("multiple of the patch size 4"),
+        "{e}"
+    );
+    let err = train::<AD>(
+        tiny_config("alibi", 1),
+        &options(&dir.join("r2"), &idx),
+        &DEV,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("alibi"), "{err}");
+    let mut c = tiny_config("seqpe", 1);
+    c.data.valid_images = 500;
+    let err = train::<AD>(c, &options(&dir.join("r3"), &idx), &DEV).unwrap_err();
+    assert!(err.to_string().contains("valid_images"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
