@@ -196,12 +196,7 @@ pub fn train<B: AutodiffBackend>(
     let t = &cfg.train;
     B::seed(device, t.seed);
     let mut model: Gpt<B> = m.init(device)?;
-    let settings = OptimSettings {
-        weight_decay: t.weight_decay,
-        clip_model: Some(t.grad_clip),
-        clip_encoder: Some(t.grad_clip),
-        ..OptimSettings::default()
-    };
+    let settings = OptimSettings::clipped(t.weight_decay, t.grad_clip);
     let mut optim = GroupedAdamW::<B, Gpt<B>>::new(settings);
     let mut state = TrainState {
         step: 0,

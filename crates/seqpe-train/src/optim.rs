@@ -39,6 +39,19 @@ impl Default for OptimSettings {
     }
 }
 
+impl OptimSettings {
+    /// PyTorch AdamW defaults with the main group's `weight_decay` and both groups clipped at
+    /// `clip` (the reference clips the model and the encoder at the same norm).
+    pub fn clipped(weight_decay: f32, clip: f64) -> Self {
+        Self {
+            weight_decay,
+            clip_model: Some(clip),
+            clip_encoder: Some(clip),
+            ..Self::default()
+        }
+    }
+}
+
 /// Gradient norms before clipping.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GradNorms {
