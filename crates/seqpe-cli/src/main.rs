@@ -1,17 +1,21 @@
 //! `seqpe`: the command-line entry point of the toolkit. Users normally reach it through
 //! `cargo xtask <command>`, which builds it with the right backend feature.
-
-mod backend;
-mod text_cmd;
-#[cfg(feature = "vision")]
-mod vision_cmd;
+//!
+//! This file parses the command line and picks the backend; the commands themselves are in the
+//! `seqpe_cli` library (see its docs). Only here is the model code instantiated for a concrete
+//! backend, which is why this crate is the one compiled with full optimisation in the `dev`
+//! profile.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use backend::BackendChoice;
 use clap::{Parser, Subcommand};
+use seqpe_cli::backend::BackendChoice;
+use seqpe_cli::text_cmd;
+#[cfg(feature = "vision")]
+use seqpe_cli::vision_cmd;
+use seqpe_cli::with_backend;
 use seqpe_core::reference::{check_fixture, Tolerance};
 
 #[derive(Parser)]

@@ -6,19 +6,24 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
-use seqpe_train::plot::{line_chart, Series};
-use seqpe_train::report::{machine, markdown_table, today};
+use seqpe_core::PeKind;
+use seqpe_text::config::TextConfig;
+use seqpe_text::eval::{evaluate_run, CorpusSource, EvalReport};
+use seqpe_text::train::{train, TrainOptions};
 use seqpe_train::run::RunDir;
+use seqpe_train::FitSummary;
 
-use crate::config::TextConfig;
-use crate::eval::{evaluate_run, CorpusSource, EvalReport};
-use crate::train::{train, TrainOptions, TrainSummary};
+use crate::plot::{line_chart, Series};
+use crate::report::{
+    cached_result, ensure_trained, last_table_stats, machine, markdown_table, regularizer_chart,
+    today, SEQPE_ONLY_KEYS,
+};
 
 /// What to compare.
 #[derive(Debug, Clone)]
 pub struct ReportPlan {
     pub base: TextConfig,
-    pub pes: Vec<String>,
+    pub pes: Vec<PeKind>,
     /// Evaluation lengths as multiples of the training length.
     pub factors: Vec<usize>,
     /// Run folders are `<runs>/<prefix>-<pe>`.
@@ -32,12 +37,28 @@ pub struct ReportPlan {
 /// One method's outcome.
 #[derive(Debug, Clone)]
 pub struct MethodResult {
-    pub pe: String,
+    pub pe: PeKind,
     pub run: PathBuf,
-    pub train: TrainSummary,
+    pub train: FitSummary,
     pub eval: EvalReport,
     pub eval_seconds: f64,
     pub reused: bool,
+}
+
+/// The fields of a text config that do not matter for a method (so its run is reused when only
+/// they differ).
+fn ignored_keys(pe: PeKind) -> Vec<&'static str> {
+    let mut keys = vec!["model.vocab_size"];
+    if pe != PeKind::SeqPe {
+        keys.extend(SEQPE_ONLY_KEYS);
+    }
+    if pe != PeKind::Alibi {
+        keys.push("model.alibi_form");
+    }
+    if pe != PeKind::Rope {
+        keys.push("model.rope_base");
+    }
+    keys
 }
 
 /// Trains (or reuses / resumes) and evaluates every method of the plan.
@@ -51,47 +72,64 @@ pub fn run_plan<B: AutodiffBackend>(
         .map(|f| f * plan.base.model.block_size)
         .collect();
     let mut out = Vec::new();
-    for pe in &plan.pes {
+    for &pe in &plan.pes {
         let mut cfg = plan.base.clone();
-        cfg.model.pe = pe.clone();
+        cfg.model.pe = pe;
         let run = RunDir::new(plan.runs.join(format!("{}-{pe}", plan.prefix)));
-        let summary_path = run.file("summary.json");
-        let reuse = !plan.retrain && summary_path.is_file();
-        if plan.retrain && run.root.exists() {
-            std::fs::remove_dir_all(&run.root)?;
-        }
-        let summary: TrainSummary = if reuse {
-            eprintln!("reusing {}", run.root.display());
-            seqpe_train::checkpoint::read_json(&summary_path)?
-        } else {
-            eprintln!("training {pe} in {}", run.root.display());
-            let opts = TrainOptions {
-                run: run.clone(),
-                resume: run.latest().is_some(),
-                corpus: plan.corpus.clone(),
-                tokenizer: None,
-                stop_after: None,
-                extend_to: None,
-            };
-            train::<B>(cfg, &opts, device)?
+        let (summary, reused) = ensure_trained(
+            &run,
+            &cfg,
+            cfg.train.steps,
+            &ignored_keys(pe),
+            plan.retrain,
+            |resume| {
+                let opts = TrainOptions {
+                    run: run.clone(),
+                    resume,
+                    corpus: plan.corpus.clone(),
+                    tokenizer: None,
+                    stop_after: None,
+                    overrides: vec![],
+                };
+                train::<B>(cfg.clone(), &opts, device)
+            },
+        )?;
+        let eval_path = run.file(&format!("eval-{}-test.json", plan.corpus.label()));
+        let cached = cached_result(&run, &eval_path, |e: &EvalReport| {
+            e.results.iter().map(|r| r.length).collect::<Vec<_>>() == lengths
+        });
+        let (eval, eval_seconds) = match cached {
+            Some(e) => {
+                eprintln!("reusing {}", eval_path.display());
+                (e, 0.0)
+            }
+            None => {
+                eprintln!("evaluating {pe} at {lengths:?}");
+                let t = Instant::now();
+                let e = evaluate_run::<B::InnerBackend>(
+                    &run.root,
+                    &lengths,
+                    "test",
+                    &plan.corpus,
+                    device,
+                )?;
+                seqpe_train::checkpoint::write_json(&eval_path, &e)?;
+                (e, t.elapsed().as_secs_f64())
+            }
         };
-        eprintln!("evaluating {pe} at {lengths:?}");
-        let t = Instant::now();
-        let eval =
-            evaluate_run::<B::InnerBackend>(&run.root, &lengths, "test", &plan.corpus, device)?;
         out.push(MethodResult {
-            pe: pe.clone(),
+            pe,
             run: run.root.clone(),
             train: summary,
             eval,
-            eval_seconds: t.elapsed().as_secs_f64(),
-            reused: reuse,
+            eval_seconds,
+            reused,
         });
     }
     Ok(out)
 }
 
-/// The token-perplexity table (rows: methods; columns: lengths).
+/// The perplexity table (rows: methods; columns: lengths).
 pub fn ppl_table(results: &[MethodResult], word: bool) -> String {
     let Some(first) = results.first() else {
         return String::new();
@@ -105,23 +143,25 @@ pub fn ppl_table(results: &[MethodResult], word: bool) -> String {
             .iter()
             .map(|r| format!("{} ({}×)", r.length, r.length / train_len)),
     );
+    header.push("last / 1×".into());
     let rows: Vec<Vec<String>> = results
         .iter()
         .map(|m| {
-            let mut row = vec![m.pe.clone()];
-            row.extend(
-                m.eval
-                    .results
-                    .iter()
-                    .map(|r| format!("{:.2}", if word { r.word_ppl } else { r.token_ppl })),
-            );
+            let v =
+                |r: &seqpe_text::eval::LengthResult| if word { r.word_ppl } else { r.token_ppl };
+            let mut row = vec![m.pe.to_string()];
+            row.extend(m.eval.results.iter().map(|r| format!("{:.2}", v(r))));
+            row.push(match (m.eval.results.first(), m.eval.results.last()) {
+                (Some(a), Some(b)) => format!("{:+.1}%", 100.0 * (v(b) / v(a) - 1.0)),
+                _ => "-".into(),
+            });
             row
         })
         .collect();
     markdown_table(&header, &rows)
 }
 
-/// Writes `<out>/text.md` and `<out>/text_ppl.png`.
+/// Writes `<out>/text.md`, `<out>/text_ppl.png` and (with SeqPE) `<out>/text_regularizers.png`.
 pub fn write_report(
     results: &[MethodResult],
     plan: &ReportPlan,
@@ -130,11 +170,10 @@ pub fn write_report(
     backend: &str,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out)?;
-    let png = out.join("text_ppl.png");
     let series: Vec<Series> = results
         .iter()
         .map(|m| Series {
-            name: m.pe.clone(),
+            name: m.pe.to_string(),
             points: m
                 .eval
                 .results
@@ -144,7 +183,7 @@ pub fn write_report(
         })
         .collect();
     line_chart(
-        &png,
+        &out.join("text_ppl.png"),
         "Test perplexity vs evaluation length",
         "evaluation length (tokens)",
         "token perplexity",
@@ -152,69 +191,127 @@ pub fn write_report(
         true,
         true,
     )?;
+    let seqpe_runs: Vec<(String, &Path)> = results
+        .iter()
+        .filter(|m| m.pe == PeKind::SeqPe)
+        .map(|m| ("seqpe".to_string(), m.run.as_path()))
+        .collect();
+    let reg_note = if regularizer_chart(&out.join("text_regularizers.png"), &seqpe_runs)? {
+        "![SeqPE regularizers](text_regularizers.png)\n\nThe SeqPE run's regularizers over \
+         training: the contrastive loss, the distillation loss (×100) and the share of contrastive \
+         pivots whose nearest candidate scores highest (ranking accuracy).\n\n"
+    } else {
+        ""
+    };
     let c = &plan.base;
+    let (m, t) = (&c.model, &c.train);
     let mut timing = vec![];
-    for m in results {
+    for r in results {
+        let stats = last_table_stats(&r.run);
         timing.push(vec![
-            m.pe.clone(),
-            format!("{}", m.train.steps),
-            format!("{:.0}", m.train.seconds),
-            format!("{:.0}", m.train.tokens_per_second),
-            m.train
-                .best_valid_ppl
-                .map_or("-".into(), |p| format!("{p:.2}")),
-            format!("{:.0}", m.eval_seconds),
+            r.pe.to_string(),
+            format!("`{}`", r.run.display()),
+            format!("{}", r.train.steps),
+            format!("{:.0}", r.train.total_seconds),
+            format!("{:.0}", r.train.per_second),
+            r.train.best_valid.map_or("-".into(), |p| format!("{p:.2}")),
+            stats.map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1)),
+            format!("{:.0}", r.eval_seconds),
+            if r.reused { "reused" } else { "trained now" }.to_string(),
         ]);
     }
     let timing = markdown_table(
         &[
             "PE",
+            "run folder",
             "steps",
             "train s",
             "train tokens/s",
-            "best valid ppl (train length)",
+            "best valid ppl (1×)",
+            "positions: mean cos / eff. rank",
             "eval s",
+            "",
         ]
         .map(String::from),
         &timing,
     );
+    let r = &t.regularizer;
     let md = format!(
         "# Text: perplexity beyond the training length\n\n\
          Generated by `{command}` on {date} ({machine}; backend `{backend}`).\n\n\
-         Preset `{preset}`: GPT {layers}×{d} ({heads} heads), vocabulary {vocab} (BPE trained on the \
-         training split), trained on {block}-token blocks, batch {batch}, {steps} steps, lr {lr}. \
-         SeqPE: encoder width {sd}, {sl} layers, max position {smax} ({digits} digits), \
-         injection `{inject}`, contrastive and distillation weights {ct}/{kd}, random shift rate {shift}.\n\
-         Corpus: train = Brown corpus + four Austen novels, test = *Persuasion* (one long novel, so long \
-         evaluation windows are real context). Protocol: the test stream is cut into non-overlapping \
-         chunks of each length (last partial chunk kept), every token scored.\n\n\
+         **Setup.** Preset `{preset}`: GPT {layers}×{d} ({heads} heads), vocabulary {vocab} (BPE \
+         trained on the training split), dropout {drop} (attention {adrop}), trained on {block}-token \
+         blocks, batch {batch}, {steps} steps, AdamW lr {lr} (warm-up {warm}, linear decay), \
+         weight decay {wd}. Corpus: {corpus}; train = Brown corpus + four Austen novels, \
+         validation = *Northanger Abbey* (model selection), test = *Persuasion* (one long novel, \
+         so long evaluation windows are real context).\n\n\
+         **Methods.** `seqpe`: encoder width {sd} ({sh} head(s), {sl} layers, dropout {sdrop}), max \
+         position {smax} ({digits} digits), `{inject}` injection (scale {sscale}, q/k init {init}), \
+         contrastive {cb}×{cc} (weight {ct}), distillation {dw}×{dp} (weight {kd}), random shift \
+         rate {shift} ({sw} windows per shifted step from a pool of {pool}), encoder lr ×{elr}. \
+         `ape`: learned table, linearly interpolated to longer inputs. `sin`: sinusoidal. `rope`: \
+         RoPE, base {rope}. `alibi`: {alibi}. `nope`: none.\n\n\
+         **Protocol.** The test stream is cut into non-overlapping chunks of each length (last \
+         partial chunk kept), every token scored. Model selection (best checkpoint) used the \
+         validation perplexity at the training length only.\n\n\
          ## Token perplexity (test)\n\n{tok}\n\
          ## Word perplexity (test; words = tokens starting with `Ġ`)\n\n{word}\n\
-         ![perplexity vs length](text_ppl.png)\n\n## Runs\n\n{timing}\n\
-         Run folders: {runs}. Reproduce with the command above (finished runs are reused; pass \
-         `--retrain` to train again).\n",
+         ![perplexity vs length](text_ppl.png)\n\n{reg_note}## Runs\n\n{timing}\n\
+         `positions`: the mean cosine between the (mean-centred) position vectors of the \
+         trained window and their effective rank (participation ratio), at the last validation — \
+         how much position information the table carries (SeqPE: the encoder output; `ape`: the \
+         learned table; `sin`: the fixed table).\n\n\
+         ## Reproduce\n\n```sh\ncargo xtask fetch-data text\n{command}\n```\n\n\
+         Finished runs and evaluations are reused; pass `--retrain` to train again.\n",
         date = today(),
         machine = machine(),
         preset = c.preset,
-        layers = c.model.n_layers,
-        d = c.model.d_model,
-        heads = c.model.n_heads,
-        vocab = c.model.vocab_size,
-        block = c.model.block_size,
-        batch = c.train.batch_size,
-        steps = c.train.steps,
-        lr = c.train.lr,
-        sd = c.model.seqpe_d_model,
-        sl = c.model.seqpe_layers,
-        smax = c.model.seqpe_max_position,
-        digits = seqpe_core::digits::max_digits_for(c.model.seqpe_max_position),
-        inject = c.model.seqpe_inject,
-        ct = c.train.contrastive_weight,
-        kd = c.train.distill_weight,
-        shift = c.train.shift_rate,
+        layers = m.n_layers,
+        d = m.d_model,
+        heads = m.n_heads,
+        vocab = m.vocab_size,
+        drop = m.dropout,
+        adrop = m.attn_dropout,
+        block = m.block_size,
+        batch = t.batch_size,
+        steps = t.steps,
+        lr = t.lr,
+        warm = t.warmup_steps,
+        wd = t.weight_decay,
+        corpus = plan.corpus.describe(),
+        sd = m.seqpe.d_model,
+        sh = m.seqpe.heads,
+        sl = m.seqpe.layers,
+        sdrop = m.seqpe.dropout,
+        smax = m.seqpe.max_position,
+        digits = seqpe_core::digits::max_digits_for(m.seqpe.max_position),
+        inject = m.seqpe.inject,
+        sscale = m.seqpe.scalar_scale,
+        init = m
+            .seqpe
+            .init_width
+            .map_or("reference (std 0.02)".to_string(), |w| format!(
+                "as the reference at width {w}"
+            )),
+        cb = r.contrastive_batch,
+        cc = r.contrastive_candidates,
+        ct = r.contrastive_weight,
+        dw = r.distill_windows,
+        dp = r.distill_per_window,
+        kd = r.distill_weight,
+        shift = r.shift_rate,
+        sw = r.shift_windows,
+        pool = r.shift_pool,
+        elr = t.encoder_lr_scale,
+        rope = m.rope_base,
+        alibi = match m.alibi_form {
+            seqpe_core::position::AlibiForm::Standard =>
+                "standard slopes added after the 1/√d_h scaling (Press et al.)",
+            seqpe_core::position::AlibiForm::Reference =>
+                "the SeqPE reference's form (added before the 1/√d_h scaling)",
+        },
         tok = ppl_table(results, false),
         word = ppl_table(results, true),
-        runs = results.iter().map(|m| format!("`{}`", m.run.display())).collect::<Vec<_>>().join(", "),
     );
     let path = out.join("text.md");
     std::fs::write(&path, md)?;

@@ -5,24 +5,26 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
-use seqpe_train::plot::{heatmaps, line_chart, Heatmap, Series};
-use seqpe_train::report::{machine, markdown_table, today};
+use seqpe_core::PeKind;
+use seqpe_train::config::RunConfig;
 use seqpe_train::run::RunDir;
+use seqpe_train::FitSummary;
+use seqpe_vision::config::VisionConfig;
+use seqpe_vision::data::ImageSource;
+use seqpe_vision::eval::{evaluate_run, load_run, similarity_map, EvalReport};
+use seqpe_vision::train::{train, TrainOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::config::VisionConfig;
-use crate::data::ImageSource;
-use crate::eval::{evaluate_run, load_run, similarity_map, EvalReport};
-use crate::train::{train, TrainOptions, TrainSummary};
+use crate::plot::{heatmaps, line_chart, Heatmap, Series};
+use crate::report::{
+    cached_result, ensure_trained, last_table_stats, machine, markdown_table, regularizer_chart,
+    today, SEQPE_ONLY_KEYS,
+};
 
-/// The default run folder of a method: `runs/vision-<preset>-<pe>[-dims1]`.
-pub fn default_run_name(preset: &str, pe: &str, dims: usize) -> String {
-    format!("runs/{}", run_folder_name(preset, pe, dims))
-}
-
-fn run_folder_name(preset: &str, pe: &str, dims: usize) -> String {
+/// The run folder name of a method: `vision-<preset>-<pe>[-dims1]`.
+pub fn run_folder_name(preset: &str, pe: PeKind, dims: usize) -> String {
     if dims == 1 {
         format!("vision-{preset}-{pe}-dims1")
     } else {
@@ -33,7 +35,7 @@ fn run_folder_name(preset: &str, pe: &str, dims: usize) -> String {
 /// One method of a report: a position encoding and the coordinates it is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Method {
-    pub pe: String,
+    pub pe: PeKind,
     pub dims: usize,
 }
 
@@ -42,7 +44,7 @@ impl Method {
         if self.dims == 1 {
             format!("{} (dims 1)", self.pe)
         } else {
-            self.pe.clone()
+            self.pe.to_string()
         }
     }
 }
@@ -69,7 +71,7 @@ pub struct ReportPlan {
 pub struct MethodResult {
     pub method: Method,
     pub run: PathBuf,
-    pub train: TrainSummary,
+    pub train: FitSummary,
     pub eval: EvalReport,
     pub eval_seconds: f64,
     pub reused: bool,
@@ -78,45 +80,29 @@ pub struct MethodResult {
 /// The config of one method of the plan.
 pub fn method_config(plan: &ReportPlan, method: &Method) -> Result<VisionConfig> {
     let mut cfg = plan.base.clone();
-    cfg.model.pe = method.pe.clone();
+    cfg.model.pe = method.pe;
     cfg.model.dims = method.dims;
     cfg.validate()?;
     Ok(cfg)
 }
 
-/// Whether a saved run config is the planned one (fields filled from the data excepted).
-fn same_settings(saved: &VisionConfig, planned: &VisionConfig) -> bool {
-    let mut p = planned.clone();
-    p.model.channels = saved.model.channels;
-    p.model.num_classes = saved.model.num_classes;
-    if p.data.mean.is_empty() {
-        p.data.mean = saved.data.mean.clone();
-        p.data.std = saved.data.std.clone();
+/// The fields of a vision config that do not matter for a method or are filled from the data.
+fn ignored_keys(pe: PeKind) -> Vec<&'static str> {
+    let mut keys = vec![
+        "model.channels",
+        "model.num_classes",
+        "data.mean",
+        "data.std",
+        "data.eval_sizes",
+        "data.eval_images",
+    ];
+    if pe != PeKind::SeqPe {
+        keys.extend(SEQPE_ONLY_KEYS);
     }
-    p.data.eval_sizes = saved.data.eval_sizes.clone();
-    p.data.eval_images = saved.data.eval_images;
-    if p.model.pe != "seqpe" {
-        // SeqPE settings do not change the other methods' runs
-        let (sm, st) = (&saved.model, &saved.train);
-        p.model.seqpe_inject = sm.seqpe_inject.clone();
-        p.model.seqpe_per_layer = sm.seqpe_per_layer;
-        p.model.seqpe_d_model = sm.seqpe_d_model;
-        p.model.seqpe_heads = sm.seqpe_heads;
-        p.model.seqpe_layers = sm.seqpe_layers;
-        p.model.seqpe_max_per_axis = sm.seqpe_max_per_axis;
-        p.model.seqpe_dropout = sm.seqpe_dropout;
-        p.model.seqpe_qk_bias = sm.seqpe_qk_bias;
-        p.train.contrastive_weight = st.contrastive_weight;
-        p.train.distill_weight = st.distill_weight;
-        p.train.shift_rate = st.shift_rate;
-        p.train.shift_pool = st.shift_pool;
-        p.train.contrastive_batch = st.contrastive_batch;
-        p.train.contrastive_candidates = st.contrastive_candidates;
-        p.train.distill_windows = st.distill_windows;
-        p.train.distill_per_window = st.distill_per_window;
-        p.train.shift_windows = st.shift_windows;
+    if !matches!(pe, PeKind::Rope | PeKind::Rope2d | PeKind::RopeMixed) {
+        keys.push("model.rope_base");
     }
-    p == *saved
+    keys
 }
 
 /// Trains (or reuses / resumes) and evaluates every method of the plan.
@@ -127,47 +113,37 @@ pub fn run_plan<B: AutodiffBackend>(
     let mut out = Vec::new();
     for method in &plan.methods {
         let cfg = method_config(plan, method)?;
-        let run = RunDir::new(plan.runs.join(run_folder_name(
-            &cfg.preset,
-            &method.pe,
-            method.dims,
-        )));
-        if plan.retrain && run.root.exists() {
-            std::fs::remove_dir_all(&run.root)?;
-        }
-        if run.config().is_file() {
-            let saved: VisionConfig = run.read_config()?;
-            if !same_settings(&saved, &cfg) {
-                bail!(
-                    "{} holds a run with other settings than this report's; pass --retrain to \
-                     replace it or --runs to use another folder",
-                    run.root.display()
-                );
-            }
-        }
-        let summary_path = run.file("summary.json");
-        let finished = summary_path.is_file()
-            && seqpe_train::checkpoint::read_json::<TrainSummary>(&summary_path)?.steps
-                == cfg.train.steps;
-        let summary: TrainSummary = if finished {
-            eprintln!("reusing {}", run.root.display());
-            seqpe_train::checkpoint::read_json(&summary_path)?
-        } else {
-            eprintln!("training {} in {}", method.label(), run.root.display());
-            let opts = TrainOptions {
-                run: run.clone(),
-                resume: run.latest().is_some(),
-                source: plan.source.clone(),
-                stop_after: None,
+        let run = RunDir::new(
+            plan.runs
+                .join(run_folder_name(&cfg.preset, method.pe, method.dims)),
+        );
+        let (summary, reused) = ensure_trained(
+            &run,
+            &cfg,
+            cfg.train.steps,
+            &ignored_keys(method.pe),
+            plan.retrain,
+            |resume| {
+                let opts = TrainOptions {
+                    run: run.clone(),
+                    resume,
+                    source: plan.source.clone(),
+                    stop_after: None,
+                    overrides: vec![],
+                };
+                train::<B>(cfg.clone(), &opts, device)
+            },
+        )?;
+        let eval_path = run.file(&format!("eval-{}-test.json", plan.source.label()));
+        let cached = cached_result(&run, &eval_path, |e: &EvalReport| {
+            let want = if plan.test_images == 0 {
+                e.test_split_images
+            } else {
+                plan.test_images.min(e.test_split_images)
             };
-            train::<B>(cfg.clone(), &opts, device)?
-        };
-        let eval_path = run.file("eval-test.json");
-        let cached = if finished {
-            cached_eval(&run, &eval_path, plan)?
-        } else {
-            None
-        };
+            let sizes: Vec<usize> = e.results.iter().map(|r| r.size).collect();
+            sizes == plan.sizes && e.results.iter().all(|r| r.images == want)
+        });
         let (eval, eval_seconds) = match cached {
             Some(e) => {
                 eprintln!("reusing {}", eval_path.display());
@@ -194,38 +170,10 @@ pub fn run_plan<B: AutodiffBackend>(
             train: summary,
             eval,
             eval_seconds,
-            reused: finished,
+            reused,
         });
     }
     Ok(out)
-}
-
-/// A saved evaluation of a finished run that answers the plan (same sizes and image count, and
-/// newer than the model it evaluated), so regenerating a report does not evaluate again.
-fn cached_eval(run: &RunDir, path: &Path, plan: &ReportPlan) -> Result<Option<EvalReport>> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let Ok(e) = seqpe_train::checkpoint::read_json::<EvalReport>(path) else {
-        return Ok(None);
-    };
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let model = [
-        run.best().join("model.mpk"),
-        run.checkpoint().join("model.mpk"),
-    ]
-    .into_iter()
-    .filter_map(|p| modified(&p))
-    .max();
-    let fresh = matches!((modified(path), model), (Some(a), Some(b)) if a >= b);
-    let want = if plan.test_images == 0 {
-        e.test_split_images
-    } else {
-        plan.test_images.min(e.test_split_images)
-    };
-    let sizes: Vec<usize> = e.results.iter().map(|r| r.size).collect();
-    let same = sizes == plan.sizes && e.results.iter().all(|r| r.images == want);
-    Ok((fresh && same).then_some(e))
 }
 
 /// The top-1 table (rows: methods; columns: sizes).
@@ -307,19 +255,49 @@ pub fn similarity_panels<B: burn::tensor::backend::Backend>(
     Ok(Some((panels, raw_min)))
 }
 
-/// Writes `<out>/vision.md`, `<out>/vision_accuracy.png` and `<out>/vision_similarity.png`.
-pub fn write_report<B: burn::tensor::backend::Backend>(
-    results: &[MethodResult],
-    plan: &ReportPlan,
+/// One protocol of the report: a plan and its results.
+pub struct Section {
+    pub plan: ReportPlan,
+    pub results: Vec<MethodResult>,
+}
+
+/// What a preset's protocol is, for the section heading.
+fn protocol(c: &VisionConfig) -> String {
+    let m = &c.model;
+    let side = m.train_side();
+    let largest = c
+        .data
+        .eval_sizes
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(m.image_size);
+    if c.preset == "small-native" || largest <= 28 && m.image_size < 28 {
+        format!(
+            "native detail: trained on images downsampled to {} px (patch {}, {side}×{side}); \
+             larger test sizes come closer to the native 28 px, so they carry real detail",
+            m.image_size, m.patch
+        )
+    } else {
+        format!(
+            "upsampling: trained at {} px (patch {}, {side}×{side}); larger test sizes are \
+             bilinear enlargements of the 28 px images (no new detail, and a patch covers less \
+             of the object)",
+            m.image_size, m.patch
+        )
+    }
+}
+
+/// The markdown and plots of one section; files are named with `tag`.
+fn section_markdown<B: burn::tensor::backend::Backend>(
+    sec: &Section,
+    tag: &str,
     out: &Path,
-    command: &str,
-    backend: &str,
-    wall_seconds: f64,
     device: &B::Device,
-) -> Result<(PathBuf, Vec<PathBuf>)> {
-    std::fs::create_dir_all(out)?;
+) -> Result<(String, Vec<PathBuf>)> {
+    let (plan, results) = (&sec.plan, &sec.results);
     let mut pngs = Vec::new();
-    let acc_png = out.join("vision_accuracy.png");
+    let acc_png = out.join(format!("vision_accuracy{tag}.png"));
     let series: Vec<Series> = results
         .iter()
         .map(|m| Series {
@@ -344,14 +322,14 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
         false,
         false,
     )?;
-    pngs.push(acc_png);
+    pngs.push(acc_png.clone());
 
     // PE similarity: SeqPE (2-D) and, for comparison, the bicubically resized APE table
     let large = plan.sizes.iter().max().copied().unwrap_or(0) / plan.base.model.patch;
     let mut panels = Vec::new();
     let mut raw = Vec::new();
     let mut heat_note = String::new();
-    for (pe, label) in [("seqpe", "SeqPE"), ("ape", "APE")] {
+    for (pe, label) in [(PeKind::SeqPe, "SeqPE"), (PeKind::Learned, "APE")] {
         if let Some(m) = results
             .iter()
             .find(|m| m.method.pe == pe && m.method.dims == 2)
@@ -363,10 +341,10 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
         }
     }
     if !panels.is_empty() {
-        let sim_png = out.join("vision_similarity.png");
-        heatmaps(&sim_png, &panels, -1.0, 1.0)?;
+        let name = format!("vision_similarity{tag}.png");
+        heatmaps(&out.join(&name), &panels, -1.0, 1.0)?;
         heat_note = format!(
-            "![PE similarity](vision_similarity.png)\n\n\
+            "![PE similarity]({name})\n\n\
              Cosine similarity between the position vector of the centre patch and every other \
              patch (blue = −1, red = +1) after subtracting the grid's mean vector, left to \
              right: {}. For SeqPE the vectors are the encoder outputs for the (row, col) digits \
@@ -382,25 +360,43 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
                 .join("; "),
             raw.join(", ")
         );
-        pngs.push(sim_png);
+        pngs.push(out.join(name));
     }
+    let seqpe_runs: Vec<(String, &Path)> = results
+        .iter()
+        .filter(|m| m.method.pe == PeKind::SeqPe)
+        .map(|m| (m.method.label(), m.run.as_path()))
+        .collect();
+    let reg_name = format!("vision_regularizers{tag}.png");
+    let reg_note = if regularizer_chart(&out.join(&reg_name), &seqpe_runs)? {
+        pngs.push(out.join(&reg_name));
+        format!(
+            "![SeqPE regularizers]({reg_name})\n\nThe SeqPE runs' regularizers over training: \
+             contrastive loss, distillation loss (×100), ranking accuracy.\n\n"
+        )
+    } else {
+        String::new()
+    };
 
     let c = &plan.base;
     let m = &c.model;
     let t = &c.train;
+    let r = &t.regularizer;
     let mut timing = vec![];
-    for r in results {
+    for res in results {
+        let stats = last_table_stats(&res.run);
         timing.push(vec![
-            r.method.label(),
-            format!("`{}`", r.run.display()),
-            format!("{}", r.train.steps),
-            format!("{:.0}", r.train.total_seconds),
-            format!("{:.1}", r.train.images_per_second),
-            r.train
-                .best_valid_acc
+            res.method.label(),
+            format!("`{}`", res.run.display()),
+            format!("{}", res.train.steps),
+            format!("{:.0}", res.train.total_seconds),
+            format!("{:.1}", res.train.per_second),
+            res.train
+                .best_valid
                 .map_or("-".into(), |p| format!("{:.1}", 100.0 * p)),
-            format!("{:.0}", r.eval_seconds),
-            if r.reused { "reused" } else { "trained now" }.to_string(),
+            stats.map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1)),
+            format!("{:.0}", res.eval_seconds),
+            if res.reused { "reused" } else { "trained now" }.to_string(),
         ]);
     }
     let timing = markdown_table(
@@ -410,85 +406,46 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
             "steps",
             "train s",
             "train img/s",
-            "best valid top-1 % (28 px)",
+            &format!("best valid top-1 % ({} px)", m.image_size),
+            "positions: mean cos / eff. rank",
             "eval s",
             "",
         ]
         .map(String::from),
         &timing,
     );
-    let sizes = plan
-        .sizes
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let repro: String = results
-        .iter()
-        .map(|r| {
-            let dims = if r.method.dims == 1 { " --dims 1" } else { "" };
-            format!(
-                "cargo xtask train-vit --preset {p} --pe {pe}{dims} --run {run}\n\
-                 cargo xtask eval-vit --run {run} --sizes {sizes} --test-images {n}\n",
-                p = c.preset,
-                pe = r.method.pe,
-                run = r.run.display(),
-                n = plan.test_images,
-            )
-        })
-        .collect();
     let side = m.train_side();
-    let train_n = results.first().map_or(0, |r| r.train.train_images);
-    let train_total: f64 = results.iter().map(|r| r.train.total_seconds).sum();
-    let eval_total: f64 = results.iter().map(|r| r.eval_seconds).sum();
+    let train_n = results.first().map_or(0, |r| r.train.train_examples);
     let test_n = results.first().map_or(0, |r| r.eval.test_split_images);
     let md = format!(
-        "# Vision: ViT accuracy beyond the training resolution\n\n\
-         Generated by `{command}` on {date} ({machine}; backend `{backend}`; `nproc` = {nproc}). \
-         This invocation took {wall:.0} s of wall time (finished runs and their \
-         evaluations already on disk are reused); summed over the runs below, training took {train_total:.0} s and evaluation \
-         {eval_total:.0} s ({both:.1} min), whether they ran in this invocation or were reused \
-         from an earlier one.\n\n\
-         **Setup.** Preset `{preset}`: {data}. ViT {layers} layers × width {d} ({heads} heads, MLP \
+        "## Preset `{preset}` — protocol: {protocol}\n\n\
+         **Setup.** {data}. ViT {layers} layers × width {d} ({heads} heads, MLP \
          ratio {mlp}), patch {patch}, trained at {size} px = {side}×{side} patches plus a CLS \
          token; batch {batch}, {steps} steps ({images} training images seen, about {epochs:.2} \
          epochs of {train_n} images), AdamW lr {lr} (warm-up {warm} steps from {ws}, cosine to \
-         {fl}), weight decay {wd} (0 for the SeqPE encoder), clipping {clip} per group, \
-         augmentation: random crop padding {pad}, horizontal flip {flip}. Best model by \
-         validation top-1 on {valid} held-out training images.\n\n\
+         {fl}), weight decay {wd} (none on biases, norms, the CLS token, position tables and the \
+         SeqPE encoder), clipping {clip} per group, augmentation: random crop padding {pad}, \
+         horizontal flip {flip}. Best model by validation top-1 on {valid} held-out training \
+         images.\n\n\
          **SeqPE** (the ViT recipe): (row, col) digits, {digits} digits per axis (max {max} per \
          axis), encoder width {sd} ({sh} head(s), {sl} layers), `{inject}` injection with \
-         {perlayer} q/k projection(s), CLS with its own learned position vector; contrastive \
-         {cb}×{cc} (weight {ct}), distillation {dw}×{dp} (weight {kd}), random shift rate \
-         {shift} ({sw} windows per shifted step from a pool of {pool}). Baselines: `ape` learned \
-         table (bicubic resize at other sizes), `sin` 1-D sinusoidal over the flat index (CLS at \
-         0), `rope` 1-D RoPE over the flat index (base 10000), `rope2d` axial RoPE (base 100), \
-         `rope-mixed` learned mixed frequencies (base 10), `nope` none.{dims1}\n\n\
+         {perlayer} q/k projection(s) (initial bias {qkb}, init {init}), CLS with its own \
+         learned position vector; contrastive {cb}×{cc} (weight {ct}), distillation {dw}×{dp} \
+         (weight {kd}), random shift rate {shift} ({sw} windows per shifted step from a pool of \
+         {pool}), encoder lr ×{elr}. Baselines: `ape` learned table (bicubic resize at other \
+         sizes), `sin` 1-D sinusoidal over the flat index (CLS at 0), `rope` 1-D RoPE over the \
+         flat index (base 10000), `rope2d` axial RoPE (base 100), `rope-mixed` learned mixed \
+         frequencies (base 10), `nope` none.{dims1}\n\n\
          **Protocol.** {n_test} test images (evenly spaced over the {test_n} of the test split) \
          are resized bilinearly to each size; the patch stays {patch} px, so the grid grows \
-         from {side}×{side} to {big}×{big}. Sizes must be multiples of the patch, so 1.5× is \
-         40 px (10×10) rather than 42 px. The SeqPE table is built once per size. Note that \
-         upsampling also changes what a patch sees (a 4-pixel patch of a 4× enlarged image covers \
-         one original pixel), so every method loses accuracy from the content shift alone; the \
-         comparison is between methods.\n\n\
-         ## Top-1 accuracy (%) on the test split\n\n{table}\n\
+         from {side}×{side} to {big}×{big}. The SeqPE table is built once per size.\n\n\
+         ### Top-1 accuracy (%) on the test split\n\n{table}\n\
          The last column is the accuracy at the largest size divided by the accuracy at the \
          training size (how much of its accuracy a method keeps).\n\n\
-         ![accuracy vs resolution](vision_accuracy.png)\n\n{heat}\
-         ## Runs\n\n{timing}\n\
-         `train s` is the training wall time summed over the sessions of the run (validation \
-         included); `eval s` the evaluation at all sizes. Numbers come from one seed per method \
-         on a shared machine, so throughput varies with other load.\n\n\
-         ## Reproduce\n\n```sh\ncargo xtask fetch-data vision\n{command}\n```\n\n\
-         or one method at a time:\n\n```sh\n{repro}```\n",
-        date = today(),
-        machine = machine(),
-        nproc = std::thread::available_parallelism().map_or(0, |n| n.get()),
-        wall = wall_seconds,
-        train_total = train_total,
-        eval_total = eval_total,
-        both = (train_total + eval_total) / 60.0,
+         ![accuracy vs resolution]({acc})\n\n{heat}{reg}\
+         ### Runs\n\n{timing}\n",
         preset = c.preset,
+        protocol = protocol(c),
         data = plan.source.describe(),
         layers = m.n_layers,
         d = m.d_model,
@@ -500,8 +457,6 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
         steps = t.steps,
         images = t.steps * t.batch_size,
         epochs = (t.steps * t.batch_size) as f64 / train_n.max(1) as f64,
-        train_n = train_n,
-        test_n = test_n,
         lr = t.lr,
         warm = t.warmup_steps,
         ws = t.warmup_start_lr,
@@ -511,26 +466,34 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
         pad = c.data.crop_padding,
         flip = c.data.hflip,
         valid = c.data.valid_images,
-        digits = seqpe_core::digits::max_digits_for(m.seqpe_max_per_axis),
-        max = m.seqpe_max_per_axis,
-        sd = m.seqpe_d_model,
-        sh = m.seqpe_heads,
-        sl = m.seqpe_layers,
-        inject = m.seqpe_inject,
-        perlayer = if m.seqpe_per_layer {
+        digits = seqpe_core::digits::max_digits_for(m.seqpe.max_position),
+        max = m.seqpe.max_position,
+        sd = m.seqpe.d_model,
+        sh = m.seqpe.heads,
+        sl = m.seqpe.layers,
+        inject = m.seqpe.inject,
+        perlayer = if m.seqpe.per_layer {
             "per-layer"
         } else {
             "one shared"
         },
-        cb = t.contrastive_batch,
-        cc = t.contrastive_candidates,
-        ct = t.contrastive_weight,
-        dw = t.distill_windows,
-        dp = t.distill_per_window,
-        kd = t.distill_weight,
-        shift = t.shift_rate,
-        sw = t.shift_windows,
-        pool = t.shift_pool,
+        qkb = m.seqpe.qk_bias,
+        init = m
+            .seqpe
+            .init_width
+            .map_or("reference (std 0.02)".to_string(), |w| format!(
+                "as the reference at width {w}"
+            )),
+        cb = r.contrastive_batch,
+        cc = r.contrastive_candidates,
+        ct = r.contrastive_weight,
+        dw = r.distill_windows,
+        dp = r.distill_per_window,
+        kd = r.distill_weight,
+        shift = r.shift_rate,
+        sw = r.shift_windows,
+        pool = r.shift_pool,
+        elr = t.encoder_lr_scale,
         n_test = if plan.test_images == 0 || plan.test_images >= test_n {
             "All".to_string()
         } else {
@@ -538,19 +501,65 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
         },
         big = large,
         table = accuracy_table(results),
+        acc = acc_png.file_name().unwrap().to_string_lossy(),
+        heat = heat_note,
+        reg = reg_note,
         dims1 = if results.iter().any(|r| r.method.dims == 1) {
             format!(
                 " Ablation `seqpe (dims 1)`: the same SeqPE given the row-major patch index as \
                  1-D digits ({} digits for the {}² = {} positions of the trained range), so a \
                  wider grid renumbers every row.",
-                seqpe_core::digits::max_digits_for(m.seqpe_max_per_axis * m.seqpe_max_per_axis),
-                m.seqpe_max_per_axis,
-                m.seqpe_max_per_axis * m.seqpe_max_per_axis
+                seqpe_core::digits::max_digits_for(m.seqpe.max_position * m.seqpe.max_position),
+                m.seqpe.max_position,
+                m.seqpe.max_position * m.seqpe.max_position
             )
         } else {
             String::new()
         },
-        heat = heat_note,
+    );
+    Ok((md, pngs))
+}
+
+/// Writes `<out>/vision.md` (one section per protocol) and its plots.
+pub fn write_report<B: burn::tensor::backend::Backend>(
+    sections: &[Section],
+    out: &Path,
+    command: &str,
+    backend: &str,
+    wall_seconds: f64,
+    device: &B::Device,
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    std::fs::create_dir_all(out)?;
+    let mut body = String::new();
+    let mut pngs = Vec::new();
+    for (i, sec) in sections.iter().enumerate() {
+        let tag = if i == 0 {
+            String::new()
+        } else {
+            format!("_{}", sec.plan.base.preset)
+        };
+        let (md, p) = section_markdown::<B>(sec, &tag, out, device)?;
+        body += &md;
+        body.push('\n');
+        pngs.extend(p);
+    }
+    let all: Vec<&MethodResult> = sections.iter().flat_map(|s| &s.results).collect();
+    let train_total: f64 = all.iter().map(|r| r.train.total_seconds).sum();
+    let eval_total: f64 = all.iter().map(|r| r.eval_seconds).sum();
+    let md = format!(
+        "# Vision: ViT accuracy beyond the training resolution\n\n\
+         Generated by `{command}` on {date} ({machine}; backend `{backend}`). This invocation \
+         took {wall:.0} s of wall time (finished runs and their evaluations already on disk are \
+         reused); summed over the runs below, training took {train_total:.0} s and evaluation \
+         {eval_total:.0} s ({both:.1} min), whether they ran in this invocation or were reused \
+         from an earlier one. Model selection used validation accuracy at the training size \
+         only; every number below is on the test split. One seed per method.\n\n{body}\
+         ## Reproduce\n\n```sh\ncargo xtask fetch-data vision\n{command}\n```\n\n\
+         Finished runs and evaluations are reused; pass `--retrain` to train again.\n",
+        date = today(),
+        machine = machine(),
+        wall = wall_seconds,
+        both = (train_total + eval_total) / 60.0,
     );
     let path = out.join("vision.md");
     std::fs::write(&path, md)?;

@@ -6,13 +6,21 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
+use seqpe_core::PeKind;
 use seqpe_datasets::cache::DataDir;
+use seqpe_train::config::apply_overrides;
 use seqpe_train::run::RunDir;
 use seqpe_vision::config::VisionConfig;
 use seqpe_vision::data::ImageSource;
 use seqpe_vision::eval::evaluate_run;
-use seqpe_vision::report::{accuracy_table, run_plan, write_report, Method, ReportPlan};
 use seqpe_vision::train::{train as train_run, TrainOptions};
+
+use crate::args::{Injection, RunArgs, VisionPe};
+use crate::report_vision::{
+    accuracy_table, method_config, run_folder_name, run_plan, write_report, Method, ReportPlan,
+    Section,
+};
+use crate::text_cmd::command_line;
 
 /// Where the images come from (default: the fetched Fashion-MNIST).
 #[derive(Args, Debug, Clone)]
@@ -31,6 +39,20 @@ pub struct ImageArgs {
 }
 
 impl ImageArgs {
+    /// Fetches Fashion-MNIST if it is the source and not cached yet.
+    pub fn ensure_fetched(&self) -> Result<()> {
+        if let ImageSource::FashionMnist(dir) = self.source() {
+            if !DataDir::is_complete(&dir.fashion_mnist_dir()) {
+                eprintln!(
+                    "fetching Fashion-MNIST (Debian package, via apt-get) into {} …",
+                    dir.root().display()
+                );
+            }
+            seqpe_datasets::fetch::vision(&dir)?;
+        }
+        Ok(())
+    }
+
     pub fn source(&self) -> ImageSource {
         match (&self.images, &self.idx) {
             (Some(dir), _) => ImageSource::Folder(dir.clone()),
@@ -47,72 +69,54 @@ impl ImageArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Position encoding: seqpe, ape, sin, rope, rope2d, rope-mixed, nope.
-    #[arg(long, default_value = "seqpe")]
-    pub pe: String,
+    /// Position encoding (default: the preset's, `seqpe`).
+    #[arg(long, value_enum)]
+    pub pe: Option<VisionPe>,
     /// 2: positions are (row, col) (the ViT recipe); 1: the row-major patch index (ablation).
-    #[arg(long, default_value_t = 2)]
-    pub dims: usize,
-    /// How SeqPE enters the model: attn_mul (default, the ViT recipe) or input_add.
+    /// Default: the preset's (2).
     #[arg(long)]
-    pub seqpe_inject: Option<String>,
-    /// tiny (Fashion-MNIST 28×28, patch 4) or vit-s (ViT-S/16 at 224).
-    #[arg(long, default_value = "tiny")]
-    pub preset: String,
-    /// JSON file with (partial) settings to merge into the preset.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Overrides, e.g. --set train.steps=200 --set model.d_model=96
-    #[arg(long = "set")]
-    pub overrides: Vec<String>,
-    /// Run folder (default: runs/vision-<preset>-<pe>[-dims1]).
-    #[arg(long)]
-    pub run: Option<PathBuf>,
-    /// Continue the run in --run from its latest checkpoint.
-    #[arg(long)]
-    pub resume: bool,
-    /// Stop after this step (the run stays resumable with --resume).
-    #[arg(long)]
-    pub stop_after: Option<usize>,
+    pub dims: Option<usize>,
+    /// How SeqPE enters the model (default: the preset's, `attn_mul`, the ViT recipe).
+    #[arg(long, value_enum)]
+    pub seqpe_inject: Option<Injection>,
+    /// Presets: tiny (Fashion-MNIST 28 px, patch 4; demo and tests), small (the reports,
+    /// upsampling protocol), small-native (14 px, patch 2; native-detail protocol), vit-s.
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub data: ImageArgs,
 }
 
 impl TrainArgs {
     pub fn config(&self) -> Result<VisionConfig> {
-        let mut cfg = VisionConfig::preset(&self.preset)?;
-        if let Some(path) = &self.config {
-            cfg.apply_file(path)?;
-        }
-        cfg.model.pe = self.pe.clone();
-        cfg.model.dims = self.dims;
-        if let Some(inject) = &self.seqpe_inject {
-            cfg.model.seqpe_inject = inject.clone();
-        }
-        cfg.apply_overrides(&self.overrides)?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    pub fn run_dir(&self, cfg: &VisionConfig) -> PathBuf {
-        self.run.clone().unwrap_or_else(|| {
-            PathBuf::from(seqpe_vision::report::default_run_name(
-                &cfg.preset,
-                &cfg.model.pe,
-                cfg.model.dims,
-            ))
+        self.run.config(|c: &mut VisionConfig| {
+            if let Some(pe) = self.pe {
+                c.model.pe = pe.into();
+            }
+            if let Some(dims) = self.dims {
+                c.model.dims = dims;
+            }
+            if let Some(inject) = self.seqpe_inject {
+                c.model.seqpe.inject = inject.into();
+            }
         })
     }
 }
 
 pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<bool> {
     let cfg = args.config()?;
-    let run = RunDir::new(args.run_dir(&cfg));
+    let run = RunDir::new(args.run.run_dir(&run_folder_name(
+        &cfg.preset,
+        cfg.model.pe,
+        cfg.model.dims,
+    )));
+    args.data.ensure_fetched()?;
     let opts = TrainOptions {
         run: run.clone(),
-        resume: args.resume,
+        resume: args.run.resume,
         source: args.data.source(),
-        stop_after: args.stop_after,
+        stop_after: args.run.stop_after,
+        overrides: args.run.overrides.clone(),
     };
     let summary = train_run::<B>(cfg, &opts, device)?;
     println!(
@@ -120,10 +124,10 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         run.root.display(),
         summary.steps,
         summary.seconds,
-        summary.images_per_second,
+        summary.per_second,
         summary.final_loss,
         summary
-            .best_valid_acc
+            .best_valid
             .map_or("-".into(), |p| format!("{:.2}%", 100.0 * p))
     );
     Ok(true)
@@ -141,7 +145,8 @@ pub struct EvalArgs {
     /// Test images per size (default: the config's data.eval_images; 0 = all).
     #[arg(long)]
     pub test_images: Option<usize>,
-    /// Write the report as JSON here (default: <run>/eval-test.json).
+    /// Write the report as JSON here (default: <run>/eval-<data>-test.json, named by the images
+    /// it scored, so evaluations on other data never overwrite each other).
     #[arg(long)]
     pub json: Option<PathBuf>,
     #[command(flatten)]
@@ -162,10 +167,10 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     let report = evaluate_run::<B>(&args.run, &sizes, &args.data.source(), limit, device)?;
     print!("{}", report.table());
     println!("SeqPE tables built: {}", report.pe_tables_built);
-    let json = args
-        .json
-        .clone()
-        .unwrap_or_else(|| args.run.join("eval-test.json"));
+    let json = args.json.clone().unwrap_or_else(|| {
+        args.run
+            .join(format!("eval-{}-test.json", args.data.source().label()))
+    });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());
     Ok(true)
@@ -173,20 +178,22 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
 
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
-    /// The preset every run uses.
-    #[arg(long, default_value = "tiny")]
-    pub preset: String,
+    /// One section per preset: `small` (upsampling protocol) and `small-native` (trained at
+    /// 14 px, tested up to the native 28 px).
+    #[arg(long, value_delimiter = ',', default_value = "small,small-native")]
+    pub presets: Vec<String>,
     /// Position encodings to compare.
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "seqpe,ape,sin,rope,rope2d,rope-mixed,nope"
     )]
-    pub pes: Vec<String>,
+    pub pes: Vec<VisionPe>,
     /// Also train the SeqPE `--dims 1` ablation (flat patch index).
     #[arg(long)]
     pub with_dims1: bool,
-    /// Evaluation sizes (default: the preset's).
+    /// Evaluation sizes (default: each preset's).
     #[arg(long, value_delimiter = ',')]
     pub sizes: Vec<usize>,
     /// Test images per size (default: the preset's data.eval_images; 0 = all).
@@ -214,53 +221,57 @@ pub fn report<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let started = Instant::now();
-    let mut base = VisionConfig::preset(&args.preset)?;
-    base.apply_overrides(&args.overrides)?;
+    args.data.ensure_fetched()?;
     let mut methods: Vec<Method> = args
         .pes
         .iter()
-        .map(|pe| Method {
-            pe: pe.clone(),
+        .map(|&pe| Method {
+            pe: pe.into(),
             dims: 2,
         })
         .collect();
     if args.with_dims1 {
         methods.push(Method {
-            pe: "seqpe".into(),
+            pe: PeKind::SeqPe,
             dims: 1,
         });
     }
-    let plan = ReportPlan {
-        sizes: if args.sizes.is_empty() {
-            base.data.eval_sizes.clone()
-        } else {
-            args.sizes.clone()
-        },
-        test_images: args.test_images.unwrap_or(base.data.eval_images),
-        base,
-        methods,
-        runs: args.runs.clone(),
-        source: args.data.source(),
-        retrain: args.retrain,
-    };
-    for m in &plan.methods {
-        seqpe_vision::report::method_config(&plan, m)?;
+    let mut plans = Vec::new();
+    for preset in &args.presets {
+        let mut base = VisionConfig::preset(preset)?;
+        apply_overrides(&mut base, &args.overrides)?;
+        let plan = ReportPlan {
+            sizes: if args.sizes.is_empty() {
+                base.data.eval_sizes.clone()
+            } else {
+                args.sizes.clone()
+            },
+            test_images: args.test_images.unwrap_or(base.data.eval_images),
+            base,
+            methods: methods.clone(),
+            runs: args.runs.clone(),
+            source: args.data.source(),
+            retrain: args.retrain,
+        };
+        for m in &plan.methods {
+            method_config(&plan, m)?;
+        }
+        plans.push(plan);
     }
-    let results = run_plan::<B>(&plan, device)?;
-    let command = std::iter::once("cargo xtask report-vision".to_string())
-        .chain(std::env::args().skip(2))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut sections = Vec::new();
+    for plan in plans {
+        let results = run_plan::<B>(&plan, device)?;
+        print!("{}", accuracy_table(&results));
+        sections.push(Section { plan, results });
+    }
     let (path, pngs) = write_report::<B::InnerBackend>(
-        &results,
-        &plan,
+        &sections,
         &args.out,
-        &command,
+        &command_line("report-vision"),
         backend,
         started.elapsed().as_secs_f64(),
         device,
     )?;
-    print!("{}", accuracy_table(&results));
     println!("wrote {}", path.display());
     for p in pngs {
         println!("wrote {}", p.display());
@@ -273,10 +284,11 @@ pub struct BenchArgs {
     /// Position encodings to time.
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "seqpe,ape,sin,rope,rope2d,rope-mixed,nope"
     )]
-    pub pes: Vec<String>,
+    pub pes: Vec<VisionPe>,
     /// Configurations to time: tiny (28px, 7×7) and/or vit-s (224px, 14×14, 12 layers).
     #[arg(long, value_delimiter = ',', default_value = "tiny,vit-s")]
     pub presets: Vec<String>,
@@ -300,9 +312,10 @@ pub fn bench<B: AutodiffBackend>(
     device: &B::Device,
     backend: &str,
 ) -> Result<bool> {
+    let pes: Vec<PeKind> = args.pes.iter().map(|&p| p.into()).collect();
     let rows = seqpe_vision::bench::run::<B>(
         &args.presets,
-        &args.pes,
+        &pes,
         args.steps,
         args.batch,
         &args.overrides,

@@ -20,7 +20,7 @@ fn parity_dir() -> PathBuf {
     std::env::var("SEQPE_PARITY_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../seqpe-core/tests/fixtures/reference")
         })
 }
 

@@ -47,6 +47,10 @@ pub struct SeqPeEncoderConfig {
     pub temperature: f64,
     #[config(default = 0.02)]
     pub init_std: f64,
+    /// Init std of `out_proj` (`None`: `init_std`, the reference). A larger value starts the
+    /// position embeddings larger (see `SeqPeSettings::init_width`).
+    #[config(default = "None")]
+    pub out_init_std: Option<f64>,
 }
 
 impl SeqPeEncoderConfig {
@@ -92,7 +96,13 @@ impl SeqPeEncoderConfig {
             final_ln: self
                 .final_layernorm
                 .then(|| LayerNormConfig::new(d).with_epsilon(1e-5).init(device)),
-            out_proj: normal_linear(d, self.out_dim, true, self.init_std, device),
+            out_proj: normal_linear(
+                d,
+                self.out_dim,
+                true,
+                self.out_init_std.unwrap_or(self.init_std),
+                device,
+            ),
             tokenizer,
             mask: self.mask,
             temperature: self.temperature,

@@ -13,11 +13,14 @@
 //!   baselines), consumed by the shared [`transformer::Transformer`] through
 //!   [`attention::LayerPosition`].
 //! * [`table::PeTableCache`]: compute the SeqPE table once per length/grid at inference.
+//! * [`training::SeqPeRegularizer`]: what SeqPE adds to a training step (one merged encoder
+//!   pass, both losses); [`diagnostics::table_stats`]: how distinct a position table is.
 //! * [`reference`]: import of the reference implementation's weights and the parity check.
 //!
 //! Everything is generic over `B: Backend`; training uses `burn::backend::Autodiff<B>`.
 
 pub mod attention;
+pub mod diagnostics;
 pub mod digits;
 pub mod encoder;
 pub mod position;
@@ -33,5 +36,7 @@ pub use digits::{DigitError, DigitTokenizer};
 pub use encoder::{SeqPeEncoder, SeqPeEncoderConfig};
 pub use position::{
     PeKind, PositionContext, PositionEncoding, PositionEncodingConfig, PositionGrid,
+    SeqPeInjection, SeqPeSettings,
 };
 pub use table::PeTableCache;
+pub use training::{RegularizerConfig, RegularizerSettings, SeqPeRegularizer};

@@ -27,6 +27,27 @@ pub fn contrastive_loss<B: Backend>(
     picked.mean().neg()
 }
 
+/// Share of pivots whose label (nearest) candidate has the largest logit `<z_p, z_c>`, computed
+/// without gradient: `pivots [P, D]`, `candidates [P, C, D]`, `labels [P]` → `[1]` in `[0, 1]`.
+pub fn ranking_accuracy<B: Backend>(
+    pivots: &Tensor<B, 2>,
+    candidates: &Tensor<B, 3>,
+    labels: &Tensor<B, 1, Int>,
+) -> Tensor<B, 1> {
+    let [p, c, _] = candidates.dims();
+    let logits = candidates
+        .clone()
+        .detach()
+        .matmul(pivots.clone().detach().unsqueeze_dim::<3>(2))
+        .reshape([p, c]);
+    logits
+        .argmax(1)
+        .reshape([p])
+        .equal(labels.clone())
+        .float()
+        .mean()
+}
+
 /// `Σ exp(a)(a − b) / numel`: PyTorch `kl_div(input=b, target=a, log_target=True)`, mean reduction.
 fn kl_mean<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 1> {
     (a.clone().exp() * (a - b)).mean()

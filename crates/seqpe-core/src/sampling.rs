@@ -285,9 +285,10 @@ impl ContrastiveSampler {
         out
     }
 
-    /// Up to `n` hard negatives: 1–3 random edits of the pivot's digit string (coordinates
-    /// concatenated without padding), split back into coordinates, kept only when strictly farther
-    /// from the pivot than `nearest` (the nearest random candidate).
+    /// Up to `n` hard negatives: exactly `n` attempts (as the reference), each 1–3 random edits of
+    /// the pivot's digit string (coordinates concatenated without padding), split back into
+    /// coordinates, kept only when strictly farther from the pivot than `nearest` (the nearest
+    /// random candidate).
     fn hard_negatives(&mut self, pivot: &[usize], n: usize, nearest: u64) -> Vec<usize> {
         let dims = self.config.dims;
         let mut out = Vec::with_capacity(n * dims);
@@ -296,9 +297,7 @@ impl ContrastiveSampler {
             .flat_map(|&v| v.to_string().into_bytes())
             .map(|b| b - b'0')
             .collect();
-        let mut attempts = 0;
-        while out.len() < n * dims && attempts < 50 * n.max(1) {
-            attempts += 1;
+        for _ in 0..n {
             let mut s = base.clone();
             let edits = self.rng.random_range(1..=3);
             for _ in 0..edits {
@@ -650,6 +649,27 @@ mod tests {
             }
             assert!(made > 10, "hard negatives are produced ({made})");
         }
+    }
+
+    #[test]
+    fn hard_negatives_make_exactly_n_attempts_as_the_reference() {
+        // The reference makes `n_hard` edit attempts and keeps those that pass the filter, so a
+        // pivot with few valid edits yields fewer than `n_hard`. (Retrying until `n_hard` pass would
+        // almost always return all 8 here.)
+        let mut s = text_sampler(5);
+        let n = 8;
+        let mut counts = Vec::new();
+        for p in 0..200usize {
+            let pivot = [p * 97 % 20_000];
+            counts.push(s.hard_negatives(&pivot, n, 1_000_000).len());
+        }
+        assert!(counts.iter().all(|&c| c <= n));
+        let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
+        assert!(
+            mean < 0.75 * n as f64,
+            "with a strict filter some attempts must fail: mean {mean}"
+        );
+        assert!(mean > 0.0);
     }
 
     #[test]

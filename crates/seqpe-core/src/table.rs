@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 
 use crate::digits::DigitError;
 use crate::encoder::SeqPeEncoder;
-use crate::position::PositionGrid;
+use crate::position::{PositionContext, PositionEncoding, PositionError, PositionGrid};
 
 /// Cache of encoder outputs keyed by grid (extent and corners).
 #[derive(Debug, Default)]
@@ -43,6 +43,22 @@ impl<B: Backend> PeTableCache<B> {
         self.tables.lock().unwrap().insert(key, table.clone());
         *self.builds.lock().unwrap() += 1;
         Ok(table)
+    }
+
+    /// The position context of `positions` for `grid`, tiled to `batch` rows, with any SeqPE
+    /// table taken from (or added to) this cache: [`PositionEncoding::context`] for inference.
+    pub fn context(
+        &self,
+        positions: &PositionEncoding<B>,
+        grid: &PositionGrid,
+        batch: usize,
+        device: &B::Device,
+    ) -> Result<PositionContext<B>, PositionError> {
+        let table = match positions.seqpe() {
+            Some(s) => Some(self.get_or_build(&s.encoder, grid)?),
+            None => None,
+        };
+        positions.context(grid, batch, table, device)
     }
 
     /// How many tables were computed (not served from the cache).

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::digits::DigitError;
 use crate::encoder::SeqPeEncoder;
 use crate::position::PositionGrid;
-use crate::regularizers::{contrastive_loss, distill_loss};
+use crate::regularizers::{contrastive_loss, distill_loss, ranking_accuracy};
 use crate::sampling::{
     ContrastiveConfig, ContrastiveSampler, MainPositionConfig, MainPositionSampler, TransferConfig,
     TransferSampler,
@@ -39,54 +39,104 @@ pub struct RegularizerConfig {
     pub distill_beta: f64,
 }
 
+/// The sizes and weights of the regularizers: the part of [`RegularizerConfig`] a run
+/// configuration exposes. Models flatten it into their `train` settings, so `config.json` and
+/// `--set train.contrastive_batch=…` use these names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegularizerSettings {
+    /// `w_ct` (0.1 in every script).
+    pub contrastive_weight: f64,
+    /// `w_kd` (0.1 in every script).
+    pub distill_weight: f64,
+    /// Probability of a random-shift step (`pe_random_shift_rate`, 0.1).
+    pub shift_rate: f64,
+    /// Size of the fixed pool of shift windows (`pe_random_shift_downsample`: 320, QA 160).
+    pub shift_pool: usize,
+    /// Contrastive pivots × candidates per step.
+    pub contrastive_batch: usize,
+    pub contrastive_candidates: usize,
+    /// Distillation windows × indices per window per step.
+    pub distill_windows: usize,
+    pub distill_per_window: usize,
+    /// Windows per shifted step (`pe_main_batch_size`).
+    pub shift_windows: usize,
+}
+
+impl RegularizerSettings {
+    /// The reference sizes: 1-D (text) 16×32 contrastive, 16×32 distillation, 16 shift windows;
+    /// n-D (ViT) 32×64, 32×64, 32. Weights 0.1, shift rate 0.1 from a pool of 320.
+    pub fn reference(dims: usize) -> Self {
+        let (batch, per, windows) = if dims == 1 {
+            (16, 32, 16)
+        } else {
+            (32, 64, 32)
+        };
+        Self {
+            contrastive_weight: 0.1,
+            distill_weight: 0.1,
+            shift_rate: 0.1,
+            shift_pool: 320,
+            contrastive_batch: batch,
+            contrastive_candidates: per,
+            distill_windows: batch,
+            distill_per_window: per,
+            shift_windows: windows,
+        }
+    }
+}
+
 impl RegularizerConfig {
-    /// The reference recipe for a main window (`[512]` text, `[14, 14]` ViT): text (1-D) uses
-    /// 16×32 contrastive, 16×32 distillation and 16 shift windows; n-D uses 32×64, 32×64, 32.
-    /// `max_per_axis` is the trained range (`pe_max_position` in 1-D, 100 for ViT).
+    /// The recipe for a main window (`[512]` text, `[14, 14]` ViT) with the given sizes.
+    /// `max_per_axis` is the trained range (`pe_max_position` in 1-D, 100 for ViT); the
+    /// distillation takes at most the window's size of indices per window.
+    pub fn new(
+        window: Vec<usize>,
+        max_per_axis: usize,
+        max_digits: usize,
+        distill_chunks: usize,
+        settings: &RegularizerSettings,
+    ) -> Self {
+        let dims = window.len();
+        let n: usize = window.iter().product();
+        let mut contrastive = if dims == 1 {
+            ContrastiveConfig::text(max_per_axis, max_digits)
+        } else {
+            let side = window.iter().copied().max().unwrap_or(1);
+            ContrastiveConfig::image(dims, max_per_axis, max_digits, side)
+        };
+        contrastive.batch = settings.contrastive_batch;
+        contrastive.candidates = settings.contrastive_candidates;
+        Self {
+            contrastive,
+            transfer: TransferConfig {
+                window: window.clone(),
+                max_per_axis,
+                batch: settings.distill_windows,
+                per_window: settings.distill_per_window.min(n),
+            },
+            main: MainPositionConfig {
+                window,
+                max_per_axis,
+                shift_rate: settings.shift_rate,
+                shift_pool: settings.shift_pool,
+                windows_per_step: settings.shift_windows,
+            },
+            contrastive_weight: settings.contrastive_weight,
+            distill_weight: settings.distill_weight,
+            distill_chunks,
+            distill_beta: 1.0,
+        }
+    }
+
+    /// [`Self::new`] with the reference sizes ([`RegularizerSettings::reference`]).
     pub fn reference(
         window: Vec<usize>,
         max_per_axis: usize,
         max_digits: usize,
         distill_chunks: usize,
     ) -> Self {
-        let dims = window.len();
-        let n: usize = window.iter().product();
-        let (contrastive, per_window, batch, windows) = if dims == 1 {
-            (
-                ContrastiveConfig::text(max_per_axis, max_digits),
-                32,
-                16,
-                16,
-            )
-        } else {
-            let side = window.iter().copied().max().unwrap_or(1);
-            (
-                ContrastiveConfig::image(dims, max_per_axis, max_digits, side),
-                64,
-                32,
-                32,
-            )
-        };
-        Self {
-            contrastive,
-            transfer: TransferConfig {
-                window: window.clone(),
-                max_per_axis,
-                batch,
-                per_window: per_window.min(n),
-            },
-            main: MainPositionConfig {
-                window,
-                max_per_axis,
-                shift_rate: 0.1,
-                shift_pool: 320,
-                windows_per_step: windows,
-            },
-            contrastive_weight: 0.1,
-            distill_weight: 0.1,
-            distill_chunks,
-            distill_beta: 1.0,
-        }
+        let settings = RegularizerSettings::reference(window.len());
+        Self::new(window, max_per_axis, max_digits, distill_chunks, &settings)
     }
 }
 
@@ -110,6 +160,9 @@ pub struct RegularizedStep<B: Backend> {
     pub contrastive: Tensor<B, 1>,
     /// `None` on shifted steps.
     pub distill: Option<Tensor<B, 1>>,
+    /// Share of pivots whose nearest candidate has the largest logit (no gradient): whether the
+    /// encoder ranks positions by distance.
+    pub ranking_accuracy: Tensor<B, 1>,
     pub shifted: bool,
 }
 
@@ -160,6 +213,7 @@ impl SeqPeRegularizer {
         ]);
         let labels: Vec<i64> = ct.labels.iter().map(|&l| l as i64).collect();
         let labels = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [n_piv]), &device);
+        let ranking_accuracy = ranking_accuracy(&pivots, &candidates, &labels);
         let l_ct = contrastive_loss(pivots, candidates, labels);
         let mut loss = l_ct.clone() * cfg.contrastive_weight;
         let l_kd = kd.map(|k| {
@@ -183,6 +237,7 @@ impl SeqPeRegularizer {
             loss,
             contrastive: l_ct,
             distill: l_kd,
+            ranking_accuracy,
             shifted: main.shifted,
         })
     }

@@ -46,6 +46,10 @@ pub struct TransformerConfig {
     pub qkv_bias: bool,
     #[config(default = 0.02)]
     pub init_std: f64,
+    /// Init std of the residual output projections (attention `proj`, MLP `proj`); `None`:
+    /// `init_std`. GPT-2 uses `0.02/√(2·n_layers)` (HF `c_proj` init).
+    #[config(default = "None")]
+    pub resid_init_std: Option<f64>,
 }
 
 /// Two-layer feed-forward network `d → ratio·d → d`.
@@ -123,23 +127,28 @@ pub struct Transformer<B: Backend> {
 impl TransformerConfig {
     pub fn init_block<B: Backend>(&self, device: &B::Device) -> Block<B> {
         let d = self.d_model;
+        let resid_std = self.resid_init_std.unwrap_or(self.init_std);
         let ln = || {
             LayerNormConfig::new(d)
                 .with_epsilon(self.ln_eps)
                 .init(device)
         };
+        let mut attn = SelfAttentionConfig::new(d, self.n_heads)
+            .with_attn_dropout(self.attn_dropout)
+            .with_resid_dropout(self.resid_dropout)
+            .with_qkv_bias(self.qkv_bias)
+            .with_init_std(self.init_std)
+            .init(device);
+        if self.resid_init_std.is_some() {
+            attn.proj = normal_linear(d, d, true, resid_std, device);
+        }
         Block {
             ln1: ln(),
-            attn: SelfAttentionConfig::new(d, self.n_heads)
-                .with_attn_dropout(self.attn_dropout)
-                .with_resid_dropout(self.resid_dropout)
-                .with_qkv_bias(self.qkv_bias)
-                .with_init_std(self.init_std)
-                .init(device),
+            attn,
             ln2: ln(),
             mlp: Mlp {
                 fc: normal_linear(d, self.mlp_ratio * d, true, self.init_std, device),
-                proj: normal_linear(self.mlp_ratio * d, d, true, self.init_std, device),
+                proj: normal_linear(self.mlp_ratio * d, d, true, resid_std, device),
                 dropout: DropoutConfig::new(self.resid_dropout).init(),
                 activation: self.activation,
             },

@@ -514,7 +514,7 @@ fn seqpe_extrapolates_and_caches_its_table() {
     let cache = PeTableCache::new();
     for len in [8, 64, 64, 8, 4096] {
         let grid = PositionGrid::sequence(len);
-        let ctx = pe.context_cached(&grid, 2, &cache, &DEV).unwrap();
+        let ctx = cache.context(&pe, &grid, 2, &DEV).unwrap();
         // short inputs get one shared dense bias, long ones the widened q/k form
         match ctx.layer(0) {
             LayerPosition::Bias { bias } => assert_eq!(bias.dims(), [1, 2, len, len]),
@@ -524,8 +524,8 @@ fn seqpe_extrapolates_and_caches_its_table() {
     }
     assert_eq!(cache.builds(), 3, "one build per distinct length");
     // a position beyond the digit width is an error, not a panic
-    let err = pe
-        .context_cached(&PositionGrid::sequence(100_001), 1, &cache, &DEV)
+    let err = cache
+        .context(&pe, &PositionGrid::sequence(100_001), 1, &DEV)
         .unwrap_err();
     assert!(err.to_string().contains("100000"), "{err}");
 }
@@ -550,8 +550,8 @@ fn shifted_groups_tile_over_the_batch() {
 #[test]
 fn reference_import_names_the_offending_key() {
     use seqpe_core::reference::{load_reference_encoder, SafetensorsFile};
-    let dir = std::env::temp_dir().join(format!("seqpe-ref-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     // a file with a wrong-shaped token embedding
     let d = 8usize;
     let bad: Vec<u8> = vec![0u8; 10 * (d + 1) * 4];
@@ -586,7 +586,6 @@ fn reference_import_names_the_offending_key() {
         .unwrap()
         .to_string();
     assert!(err.contains("nope.safetensors"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

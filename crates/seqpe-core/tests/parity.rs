@@ -1,7 +1,8 @@
-//! Parity with the reference implementation (`ghrua/seqpe` @ 4c4b908) on the shared fixtures.
+//! Parity with the reference implementation (`ghrua/seqpe` @ 4c4b908) on its fixtures.
 //!
-//! The fixtures are read from `../shared/parity` relative to the workspace root (override with
-//! `SEQPE_PARITY_DIR`). Set `SEQPE_SKIP_PARITY=1` to skip these tests on purpose.
+//! The reference-produced fixtures live in the repository (`tests/fixtures/reference/`, with the
+//! README that says how they were made), so a fresh clone runs these tests. `SEQPE_PARITY_DIR`
+//! points the tests at another copy; `SEQPE_SKIP_PARITY=1` skips them on purpose.
 
 use std::path::PathBuf;
 
@@ -17,13 +18,13 @@ fn parity_dir() -> Option<PathBuf> {
     let dir = std::env::var("SEQPE_PARITY_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference")
         });
     assert!(
         dir.join("seqpe_1d.safetensors").is_file() && dir.join("seqpe_2d.safetensors").is_file(),
         "parity fixtures not found: expected seqpe_1d.safetensors and seqpe_2d.safetensors in {} \
-         (the `shared/parity` folder beside the checkout; set SEQPE_PARITY_DIR to another folder, \
-         or SEQPE_SKIP_PARITY=1 to skip these tests on purpose)",
+         (crates/seqpe-core/tests/fixtures/reference in the repository; set SEQPE_PARITY_DIR to \
+         another folder, or SEQPE_SKIP_PARITY=1 to skip these tests on purpose)",
         dir.display()
     );
     Some(dir)
@@ -80,5 +81,22 @@ fn parity_with_independent_fixtures_of_other_configs() {
             "{name}: {}",
             report.line(Tolerance::CPU)
         );
+    }
+}
+
+/// Where the team's shared copy of the fixtures is beside the checkout, the repository's copy must
+/// be byte-identical to it (skipped, visibly, in a clone without it).
+#[test]
+fn repository_fixtures_equal_the_shared_originals() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/parity");
+    if !shared.is_dir() {
+        eprintln!("SKIPPED: no shared/parity folder beside the checkout to compare with");
+        return;
+    }
+    let ours = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference");
+    for name in ["seqpe_1d.safetensors", "seqpe_2d.safetensors"] {
+        let a = std::fs::read(shared.join(name)).unwrap();
+        let b = std::fs::read(ours.join(name)).unwrap();
+        assert!(a == b, "{name} differs from the shared original");
     }
 }

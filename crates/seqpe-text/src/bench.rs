@@ -4,19 +4,18 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seqpe_core::training::SeqPeRegularizer;
-use seqpe_core::PositionGrid;
-use seqpe_train::optim::{GroupedAdamW, OptimSettings};
+use seqpe_core::{PeKind, PositionGrid, SeqPeRegularizer};
+use seqpe_train::fit::{optimizer_for, train_step};
+use seqpe_train::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TextConfig;
+use crate::data::TokenStream;
 use crate::model::Gpt;
-use crate::train::{regularizer_config, train_step};
+use crate::train::LmTask;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThroughputRow {
@@ -26,56 +25,65 @@ pub struct ThroughputRow {
     pub steps: usize,
 }
 
-/// Trains `steps` steps (after `warmup` untimed ones) on random tokens; returns the throughput.
+/// Trains `steps` steps (after `warmup` untimed ones) on random tokens with the training loop's
+/// own step ([`seqpe_train::fit::train_step`]); returns the throughput.
 pub fn training_throughput<B: AutodiffBackend>(
     cfg: &TextConfig,
-    pe: &str,
+    pe: PeKind,
     warmup: usize,
     steps: usize,
     device: &B::Device,
 ) -> Result<ThroughputRow> {
     let mut cfg = cfg.clone();
-    cfg.model.pe = pe.into();
+    cfg.model.pe = pe;
     let (batch, n, vocab) = (
         cfg.train.batch_size,
         cfg.model.block_size,
         cfg.model.vocab_size,
     );
+    let total = warmup + steps;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.train.seed);
+    let random = |len: usize, rng: &mut ChaCha8Rng| TokenStream {
+        ids: (0..len)
+            .map(|_| rng.random_range(0..vocab as u32))
+            .collect(),
+    };
+    let train = random(total * batch * n + 1, &mut rng);
+    let valid = random(n + 1, &mut rng);
+    let task = LmTask::new(train, valid, n, 1, 0.0)?;
     B::seed(device, cfg.train.seed);
     let mut model: Gpt<B> = cfg.model.init(device)?;
-    let mut optim = GroupedAdamW::<B, Gpt<B>>::new(OptimSettings::default());
-    let mut reg = model
-        .positions
-        .seqpe()
-        .map(|_| SeqPeRegularizer::new(regularizer_config(&cfg), cfg.train.seed));
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.train.seed);
+    let mut optim = optimizer_for::<B, Gpt<B>>(&model, &cfg.train);
+    let m = &cfg.model;
+    let mut reg = (pe == PeKind::SeqPe).then(|| {
+        SeqPeRegularizer::new(
+            m.seqpe
+                .regularizer(vec![n], m.seqpe.max_position, &cfg.train.regularizer),
+            cfg.train.seed,
+        )
+    });
     let mut start = Instant::now();
-    for i in 0..warmup + steps {
+    for i in 0..total {
         if i == warmup {
             start = Instant::now();
         }
-        let ids: Vec<i64> = (0..batch * (n + 1))
-            .map(|_| rng.random_range(0..vocab as i64))
-            .collect();
-        let inputs: Vec<i64> = ids.chunks(n + 1).flat_map(|c| c[..n].to_vec()).collect();
-        let labels: Vec<i64> = ids.chunks(n + 1).flat_map(|c| c[1..].to_vec()).collect();
-        let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch, n]), device);
-        let labels = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [batch * n]), device);
+        let indices: Vec<usize> = (i * batch..(i + 1) * batch).collect();
+        let b = <LmTask as Task<B>>::batch(&task, &indices, i, device)?;
         let (next, _) = train_step(
+            &task,
             model,
             &mut optim,
             reg.as_mut(),
-            inputs,
-            labels,
+            b,
+            batch,
             1e-4,
-            &loss_fn,
+            device,
         )?;
         model = next;
     }
     let secs = start.elapsed().as_secs_f64();
     Ok(ThroughputRow {
-        pe: pe.into(),
+        pe: pe.name().into(),
         tokens_per_second: (steps * batch * n) as f64 / secs,
         ms_per_step: secs * 1000.0 / steps as f64,
         steps,
@@ -89,7 +97,7 @@ pub fn table_cost<B: Backend>(
     device: &B::Device,
 ) -> Result<Vec<(usize, f64)>> {
     let mut cfg = cfg.clone();
-    cfg.model.pe = "seqpe".into();
+    cfg.model.pe = PeKind::SeqPe;
     let model: Gpt<B> = cfg.model.init(device)?;
     let seqpe = model.positions.seqpe().expect("seqpe model");
     let _warm = seqpe.table(&PositionGrid::sequence(64))?;

@@ -1,7 +1,12 @@
-//! Run configuration: presets (`tiny`, `bench`, `gpt2-small`) as plain serialisable structs. Any
-//! field can be overridden from a JSON file or with `--set section.field=value`.
+//! Run configuration: presets (`tiny`, `small`, `bench`, `gpt2-small`) as plain serialisable
+//! structs. Any field can be overridden from a JSON file or with `--set section.field=value`.
 
 use anyhow::{bail, Result};
+use seqpe_core::position::AlibiForm;
+use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
+use seqpe_train::config::RunConfig;
+use seqpe_train::schedule::Decay;
+use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
 
 /// The GPT and its position encoding.
@@ -13,52 +18,20 @@ pub struct ModelSettings {
     pub n_layers: usize,
     /// Training length (tokens per sequence).
     pub block_size: usize,
-    /// Dropout on embeddings, residual branches (GPT-2: 0.1).
+    /// Dropout on embeddings and residual branches (GPT-2: 0.1).
     pub dropout: f64,
-    /// Attention-probability dropout.
+    /// Attention-probability dropout (GPT-2: 0.1).
     pub attn_dropout: f64,
-    /// `seqpe`, `ape`, `sin`, `rope`, `alibi`, `nope`.
-    pub pe: String,
-    /// How SeqPE enters the model: `attn_scalar` (the GPT recipe) or `input_add`.
-    pub seqpe_inject: String,
-    /// SeqPE encoder width, heads and layers (reference: 768, 12, 2).
-    pub seqpe_d_model: usize,
-    pub seqpe_heads: usize,
-    pub seqpe_layers: usize,
-    /// Largest trained position (`pe_max_position`); the digit width follows from it.
-    pub seqpe_max_position: usize,
-    pub seqpe_dropout: f64,
+    /// The position encoding: `seqpe`, `ape`, `sin`, `rope`, `alibi`, `nope`.
+    pub pe: PeKind,
+    /// SeqPE settings (`seqpe_d_model`, `seqpe_inject`, …; used when `pe` is `seqpe`).
+    #[serde(flatten)]
+    pub seqpe: SeqPeSettings,
     pub rope_base: f64,
-}
-
-/// Optimisation, regularizers and bookkeeping.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainSettings {
-    pub batch_size: usize,
-    pub steps: usize,
-    pub lr: f64,
-    pub warmup_steps: usize,
-    pub weight_decay: f32,
-    /// Global-norm clip, applied to the model and (separately) the SeqPE encoder.
-    pub grad_clip: f64,
-    pub seed: u64,
-    /// Validate (and keep the best) every this many steps.
-    pub eval_every: usize,
-    /// Validation blocks per evaluation (0 = the whole validation split).
-    pub eval_blocks: usize,
-    /// Write a checkpoint every this many steps.
-    pub checkpoint_every: usize,
-    pub contrastive_weight: f64,
-    pub distill_weight: f64,
-    pub shift_rate: f64,
-    pub shift_pool: usize,
-    /// Contrastive pivots × candidates and distillation windows × indices per step.
-    pub contrastive_batch: usize,
-    pub contrastive_candidates: usize,
-    pub distill_windows: usize,
-    pub distill_per_window: usize,
-    /// Windows per shifted step.
-    pub shift_windows: usize,
+    /// ALiBi as Press et al. (`standard`, the default) or as the SeqPE reference code adds it
+    /// (`reference`: before the 1/√d_h scaling, i.e. slopes divided by √d_h).
+    #[serde(default)]
+    pub alibi_form: AlibiForm,
 }
 
 /// Everything a text run needs; saved as `config.json` in the run folder.
@@ -69,30 +42,35 @@ pub struct TextConfig {
     pub train: TrainSettings,
 }
 
-impl TextConfig {
-    pub const PRESETS: [&'static str; 3] = ["tiny", "bench", "gpt2-small"];
+/// The encodings offered for text (RoPE-2D and RoPE-Mixed are grid encodings).
+pub const TEXT_PES: [PeKind; 6] = [
+    PeKind::SeqPe,
+    PeKind::Learned,
+    PeKind::Sinusoidal,
+    PeKind::Rope,
+    PeKind::Alibi,
+    PeKind::None,
+];
 
+impl TextConfig {
     pub fn preset(name: &str) -> Result<Self> {
         let train = TrainSettings {
             batch_size: 16,
             steps: 600,
             lr: 1e-3,
             warmup_steps: 60,
+            warmup_start_lr: 0.0,
+            final_lr: 0.0,
+            decay: Decay::Linear,
             weight_decay: 0.0,
             grad_clip: 5.0,
+            encoder_lr_scale: 1.0,
+            label_smoothing: 0.0,
             seed: 10086,
             eval_every: 200,
-            eval_blocks: 64,
+            valid_limit: 64,
             checkpoint_every: 100,
-            contrastive_weight: 0.1,
-            distill_weight: 0.1,
-            shift_rate: 0.1,
-            shift_pool: 320,
-            contrastive_batch: 16,
-            contrastive_candidates: 32,
-            distill_windows: 16,
-            distill_per_window: 32,
-            shift_windows: 16,
+            regularizer: RegularizerSettings::reference(1),
         };
         let model = ModelSettings {
             vocab_size: 4096,
@@ -101,29 +79,52 @@ impl TextConfig {
             n_layers: 2,
             block_size: 64,
             dropout: 0.1,
-            attn_dropout: 0.0,
-            pe: "seqpe".into(),
-            seqpe_inject: "attn_scalar".into(),
-            seqpe_d_model: 64,
-            seqpe_heads: 1,
-            seqpe_layers: 2,
-            seqpe_max_position: 20_000,
-            seqpe_dropout: 0.1,
+            attn_dropout: 0.1,
+            pe: PeKind::SeqPe,
+            seqpe: SeqPeSettings {
+                heads: 1,
+                ..SeqPeSettings::reference(64, 20_000, SeqPeInjection::AttnScalar)
+            },
             rope_base: 10_000.0,
+            alibi_form: AlibiForm::Standard,
+        };
+        // The reference encodes ~1.3k regularizer positions per 16k main tokens; with 1k-token
+        // batches the full 16×32 + 16×32 sampling would cost several times the main model, so the
+        // CPU presets keep the proportions smaller: 8 pivots × 16 candidates, 8 windows × 16.
+        let cpu_regularizer = RegularizerSettings {
+            contrastive_batch: 8,
+            contrastive_candidates: 16,
+            distill_windows: 8,
+            distill_per_window: 16,
+            shift_windows: 8,
+            ..RegularizerSettings::reference(1)
         };
         Ok(match name {
-            // The reference encodes ~1.3k regularizer positions per 16k main tokens; with tiny's
-            // 1k-token batches the full 16×32 + 16×32 sampling would cost 7× the main model, so
-            // tiny keeps the proportions smaller: 8 pivots × 16 candidates, 8 windows × 16.
+            // the demo and the tests: 2 × 128, 64-token blocks, 600 steps (a few minutes)
             "tiny" => Self {
                 preset: name.into(),
                 model,
                 train: TrainSettings {
-                    contrastive_batch: 8,
-                    contrastive_candidates: 16,
-                    distill_windows: 8,
-                    distill_per_window: 16,
-                    shift_windows: 8,
+                    regularizer: cpu_regularizer,
+                    ..train
+                },
+            },
+            // the reports: 4 × 128 on 128-token blocks, long enough for positions to matter
+            "small" => Self {
+                preset: name.into(),
+                model: ModelSettings {
+                    n_layers: 4,
+                    block_size: 128,
+                    ..model
+                },
+                train: TrainSettings {
+                    batch_size: 8,
+                    steps: 3000,
+                    warmup_steps: 200,
+                    eval_every: 500,
+                    checkpoint_every: 250,
+                    valid_limit: 64,
+                    regularizer: cpu_regularizer,
                     ..train
                 },
             },
@@ -135,8 +136,10 @@ impl TextConfig {
                     n_heads: 4,
                     n_layers: 4,
                     block_size: 256,
-                    seqpe_d_model: 128,
-                    seqpe_heads: 2,
+                    seqpe: SeqPeSettings {
+                        heads: 2,
+                        ..SeqPeSettings::reference(128, 20_000, SeqPeInjection::AttnScalar)
+                    },
                     ..model
                 },
                 train: TrainSettings {
@@ -148,6 +151,7 @@ impl TextConfig {
                     ..train
                 },
             },
+            // GPT-2 small on WikiText-103 (`runs/ours_gpt2_wt103.sh`)
             "gpt2-small" => Self {
                 preset: name.into(),
                 model: ModelSettings {
@@ -156,8 +160,7 @@ impl TextConfig {
                     n_heads: 12,
                     n_layers: 12,
                     block_size: 512,
-                    seqpe_d_model: 768,
-                    seqpe_heads: 12,
+                    seqpe: SeqPeSettings::reference(768, 20_000, SeqPeInjection::AttnScalar),
                     ..model
                 },
                 train: TrainSettings {
@@ -166,32 +169,68 @@ impl TextConfig {
                     lr: 5e-5,
                     warmup_steps: 4000,
                     eval_every: 5000,
-                    eval_blocks: 0,
+                    valid_limit: 0,
                     checkpoint_every: 1000,
                     ..train
                 },
             },
             other => bail!(
-                "unknown preset `{other}`; choose one of {}",
+                "unknown text preset `{other}`; choose one of {}",
                 Self::PRESETS.join(", ")
             ),
         })
     }
+}
 
-    /// Applies `section.field=value` overrides (see [`seqpe_train::config::apply_overrides`]).
-    pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<()> {
-        seqpe_train::config::apply_overrides(self, overrides)
+impl RunConfig for TextConfig {
+    const PRESETS: &'static [&'static str] = &["tiny", "small", "bench", "gpt2-small"];
+
+    fn preset(name: &str) -> Result<Self> {
+        TextConfig::preset(name)
     }
 
-    /// Merges a JSON file of (partial) settings into this config.
-    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<()> {
-        seqpe_train::config::apply_file(self, path)
+    fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        if !TEXT_PES.contains(&m.pe) {
+            bail!(
+                "`{}` is a grid encoding; for text choose one of {}",
+                m.pe,
+                TEXT_PES.map(|p| p.name()).join(", ")
+            );
+        }
+        if m.seqpe.inject == SeqPeInjection::AttnMul {
+            bail!("attn_mul is the ViT recipe; for text use attn_scalar or input_add");
+        }
+        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
+            bail!(
+                "d_model {} is not divisible by n_heads {}",
+                m.d_model,
+                m.n_heads
+            );
+        }
+        if m.block_size == 0 || m.block_size >= m.seqpe.max_position {
+            bail!(
+                "block_size {} must be positive and below seqpe_max_position {}",
+                m.block_size,
+                m.seqpe.max_position
+            );
+        }
+        Ok(())
+    }
+
+    fn train(&self) -> &TrainSettings {
+        &self.train
+    }
+
+    fn train_mut(&mut self) -> &mut TrainSettings {
+        &mut self.train
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seqpe_train::config::{apply_overrides, build};
 
     #[test]
     fn presets_and_overrides() {
@@ -201,12 +240,45 @@ mod tests {
             (8192, 256, 4)
         );
         assert_eq!((c.model.block_size, c.train.batch_size), (256, 8));
-        c.apply_overrides(&["train.steps=7".into(), "model.pe=ape".into()])
-            .unwrap();
+        apply_overrides(
+            &mut c,
+            &[
+                "train.steps=7".into(),
+                "model.pe=ape".into(),
+                "train.contrastive_batch=3".into(),
+                "model.seqpe_d_model=32".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.train.steps, 7);
-        assert_eq!(c.model.pe, "ape");
-        assert!(c.apply_overrides(&["train.nope=1".into()]).is_err());
-        assert!(c.apply_overrides(&["train.steps=abc".into()]).is_err());
+        assert_eq!(c.model.pe, PeKind::Learned);
+        assert_eq!(c.train.regularizer.contrastive_batch, 3);
+        assert_eq!(c.model.seqpe.d_model, 32);
+        assert!(apply_overrides(&mut c, &["train.nope=1".into()]).is_err());
+        assert!(apply_overrides(&mut c, &["train.steps=abc".into()]).is_err());
+        assert!(apply_overrides(&mut c, &["model.pe=rope3d".into()]).is_err());
         assert!(TextConfig::preset("huge").is_err());
+        for p in TextConfig::PRESETS {
+            TextConfig::preset(p).unwrap().validate().unwrap();
+        }
+        // the JSON names of the config (what --set and config.json use)
+        let v = serde_json::to_value(TextConfig::preset("tiny").unwrap()).unwrap();
+        assert_eq!(v["model"]["pe"], "seqpe");
+        assert_eq!(v["model"]["seqpe_inject"], "attn_scalar");
+        assert_eq!(v["train"]["decay"], "linear");
+        assert!(v["train"]["contrastive_batch"].is_u64());
+        // a grid encoding is refused for text
+        let err = build::<TextConfig>("tiny", None, |_| {}, &["model.pe=rope2d".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("grid encoding"), "{err}");
+    }
+
+    #[test]
+    fn gpt2_recipe_dropouts() {
+        let c = TextConfig::preset("gpt2-small").unwrap();
+        assert_eq!((c.model.dropout, c.model.attn_dropout), (0.1, 0.1));
+        assert_eq!(c.model.seqpe.heads, 12);
+        assert_eq!(c.train.regularizer, RegularizerSettings::reference(1));
     }
 }

@@ -5,19 +5,15 @@
 //! * [`TokenStream`]: a split's documents tokenized and concatenated with an end-of-text token
 //!   between documents; [`TokenStream::word_starts`] counts words the way the reference does
 //!   (tokens that begin with the byte-level space marker `Ġ`).
-//! * [`BlockSampler`]: non-overlapping training blocks in a shuffled order per epoch (seeded,
-//!   resumable).
+//! * [`gather_blocks`]: non-overlapping training blocks (the epoch order comes from the shared
+//!   `seqpe_train::sampler::EpochSampler`).
 //! * [`eval_chunks`]: the reference evaluation protocol (non-overlapping chunks, stride = length,
 //!   last partial chunk kept).
 
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use seqpe_datasets::text::Document;
-use serde::{Deserialize, Serialize};
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -144,65 +140,6 @@ pub fn eval_chunks(stream_len: usize, length: usize) -> Vec<Chunk> {
         .collect()
 }
 
-/// Non-overlapping training blocks of `block` tokens (+1 label), visited in a shuffled order
-/// that is redrawn every epoch from the seed. The state is two integers, so resuming is exact.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BlockSampler {
-    pub block: usize,
-    pub blocks: usize,
-    pub seed: u64,
-    pub epoch: u64,
-    pub cursor: usize,
-    #[serde(skip)]
-    order: Vec<usize>,
-}
-
-impl BlockSampler {
-    pub fn new(stream_len: usize, block: usize, seed: u64) -> Result<Self> {
-        let blocks = stream_len.saturating_sub(1) / block;
-        if blocks == 0 {
-            bail!(
-                "the training split has {stream_len} tokens, fewer than one block of {block}+1; \
-                 use a larger corpus or a smaller block size"
-            );
-        }
-        Ok(Self {
-            block,
-            blocks,
-            seed,
-            epoch: 0,
-            cursor: 0,
-            order: Vec::new(),
-        })
-    }
-
-    fn ensure_order(&mut self) {
-        if self.order.len() != self.blocks {
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9));
-            self.order = (0..self.blocks).collect();
-            self.order.shuffle(&mut rng);
-        }
-    }
-
-    /// Start offsets of the next `batch` blocks.
-    pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
-        let mut out = Vec::with_capacity(batch);
-        while out.len() < batch {
-            self.ensure_order();
-            if self.cursor >= self.blocks {
-                self.epoch += 1;
-                self.cursor = 0;
-                self.order.clear();
-                continue;
-            }
-            out.push(self.order[self.cursor] * self.block);
-            self.cursor += 1;
-        }
-        out
-    }
-}
-
 /// Inputs and labels of blocks starting at `starts`, flat `[batch * len]` each.
 pub fn gather_blocks(stream: &TokenStream, starts: &[usize], len: usize) -> (Vec<i64>, Vec<i64>) {
     let mut inputs = Vec::with_capacity(starts.len() * len);
@@ -247,19 +184,5 @@ mod tests {
         assert_eq!(exact.len(), 2);
         assert!(exact.iter().all(|c| c.len == 256));
         assert!(eval_chunks(1, 8).is_empty());
-    }
-
-    #[test]
-    fn block_sampler_visits_every_block_each_epoch_and_resumes() {
-        let mut s = BlockSampler::new(1000, 64, 3).unwrap();
-        assert_eq!(s.blocks, 15);
-        let mut first: Vec<usize> = s.next_batch(15);
-        first.sort();
-        assert_eq!(first, (0..15).map(|i| i * 64).collect::<Vec<_>>());
-        let _ = s.next_batch(4);
-        let saved = serde_json::to_string(&s).unwrap();
-        let mut resumed: BlockSampler = serde_json::from_str(&saved).unwrap();
-        assert_eq!(s.next_batch(20), resumed.next_batch(20));
-        assert!(BlockSampler::new(10, 64, 0).is_err());
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{anyhow, Result};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use seqpe_core::{AttentionOptions, PeTableCache, PositionGrid};
+use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionGrid};
 use seqpe_datasets::cache::DataDir;
 use seqpe_datasets::text::TextSplits;
 use seqpe_train::run::RunDir;
@@ -28,6 +28,42 @@ pub enum CorpusSource {
     Default(DataDir),
     /// A user folder: WikiText layout or `.txt` files.
     Dir(PathBuf),
+}
+
+impl CorpusSource {
+    /// A short name for file names and reports: `default`, or `corpus-<folder name>`.
+    pub fn label(&self) -> String {
+        match self {
+            CorpusSource::Default(_) => "default".into(),
+            CorpusSource::Dir(dir) => {
+                let name: String = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "corpus".into())
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                format!("corpus-{name}")
+            }
+        }
+    }
+
+    /// What the corpus is, for reports (`Brown + Austen (data/…)`, a folder path).
+    pub fn describe(&self) -> String {
+        match self {
+            CorpusSource::Default(dir) => format!(
+                "the fetched Brown corpus and Jane Austen novels ({})",
+                dir.root().display()
+            ),
+            CorpusSource::Dir(dir) => format!("the corpus folder {}", dir.display()),
+        }
+    }
 }
 
 pub fn load_splits(source: &CorpusSource) -> Result<TextSplits> {
@@ -152,7 +188,10 @@ pub struct LengthResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
     pub run: PathBuf,
-    pub pe: String,
+    pub pe: PeKind,
+    /// Which corpus was scored ([`CorpusSource::label`]) and its description.
+    pub corpus: String,
+    pub corpus_description: String,
     pub split: String,
     pub train_length: usize,
     pub results: Vec<LengthResult>,
@@ -162,8 +201,8 @@ pub struct EvalReport {
 impl EvalReport {
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{} ({}; trained at {} tokens; {} split)\n| length | × train | chunks | tokens | token ppl | word ppl |\n|---:|---:|---:|---:|---:|---:|\n",
-            self.run.display(), self.pe, self.train_length, self.split
+            "{} ({}; trained at {} tokens; {} split of {})\n| length | × train | chunks | tokens | token ppl | word ppl |\n|---:|---:|---:|---:|---:|---:|\n",
+            self.run.display(), self.pe, self.train_length, self.split, self.corpus
         );
         for r in &self.results {
             s += &format!(
@@ -236,7 +275,9 @@ pub fn evaluate_run<B: Backend>(
     }
     Ok(EvalReport {
         run: run_path.to_path_buf(),
-        pe: cfg.model.pe.clone(),
+        pe: cfg.model.pe,
+        corpus: corpus.label(),
+        corpus_description: corpus.describe(),
         split: split.into(),
         train_length: cfg.model.block_size,
         results,

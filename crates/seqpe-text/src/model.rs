@@ -13,13 +13,12 @@ use burn::module::{Initializer, Module};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
-use seqpe_core::digits::max_digits_for;
-use seqpe_core::position::{SeqPeConfig, SeqPeInjection};
 use seqpe_core::transformer::{Activation, Transformer, TransformerConfig};
 use seqpe_core::{
     AttentionOptions, AttnMask, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig,
-    PositionGrid, SeqPeEncoderConfig,
+    PositionGrid,
 };
+use seqpe_train::PositionedModel;
 
 use crate::config::ModelSettings;
 
@@ -33,55 +32,27 @@ pub struct Gpt<B: Backend> {
     pub ln_f: LayerNorm<B>,
 }
 
-/// Parses `--pe` for text (RoPE-2D and RoPE-Mixed are grid encodings, so not offered here).
-pub fn text_pe_kind(name: &str) -> Result<PeKind> {
-    let kind: PeKind = name.parse().map_err(|e: String| anyhow!(e))?;
-    match kind {
-        PeKind::Rope2d | PeKind::RopeMixed => Err(anyhow!(
-            "`{name}` is a grid encoding; for text choose seqpe, ape, sin, rope, alibi or nope"
-        )),
-        k => Ok(k),
-    }
-}
-
 impl ModelSettings {
     /// The position-encoding configuration these settings describe.
-    pub fn position_config(&self) -> Result<PositionEncodingConfig> {
-        let kind = text_pe_kind(&self.pe)?;
-        let seqpe = (kind == PeKind::SeqPe)
-            .then(|| -> Result<SeqPeConfig> {
-                let encoder = SeqPeEncoderConfig::new(
-                    1,
-                    max_digits_for(self.seqpe_max_position),
-                    self.seqpe_d_model,
-                    self.d_model,
-                    self.seqpe_heads,
-                )
-                .with_n_layers(self.seqpe_layers)
-                .with_resid_dropout(self.seqpe_dropout);
-                let injection: SeqPeInjection =
-                    self.seqpe_inject.parse().map_err(|e: String| anyhow!(e))?;
-                if injection == SeqPeInjection::AttnMul {
-                    return Err(anyhow!(
-                        "attn_mul is the ViT recipe; for text use attn_scalar or input_add"
-                    ));
-                }
-                Ok(SeqPeConfig::new(encoder).with_injection(injection))
-            })
-            .transpose()?;
-        Ok(PositionEncodingConfig::new(
-            kind,
+    pub fn position_config(&self) -> PositionEncodingConfig {
+        let seqpe = (self.pe == PeKind::SeqPe)
+            .then(|| self.seqpe.config(1, self.seqpe.max_position, self.d_model));
+        PositionEncodingConfig::new(
+            self.pe,
             self.d_model,
             self.n_heads,
             self.n_layers,
             vec![self.block_size],
         )
         .with_seqpe(seqpe)
-        .with_rope_base(self.rope_base))
+        .with_rope_base(self.rope_base)
+        .with_alibi_form(self.alibi_form)
     }
 
+    /// A freshly initialised GPT (GPT-2 init: normal 0.02, residual projections
+    /// 0.02/√(2·n_layers)).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Gpt<B>> {
-        if self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return Err(anyhow!(
                 "d_model {} is not divisible by n_heads {}",
                 self.d_model,
@@ -95,15 +66,22 @@ impl ModelSettings {
                     std: 0.02,
                 })
                 .init(device),
-            positions: self.position_config()?.init(device),
+            positions: self.position_config().init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             stack: TransformerConfig::new(self.d_model, self.n_heads, self.n_layers)
                 .with_resid_dropout(self.dropout)
                 .with_attn_dropout(self.attn_dropout)
                 .with_activation(Activation::GeluTanh)
+                .with_resid_init_std(Some(0.02 / (2.0 * self.n_layers as f64).sqrt()))
                 .init(device),
             ln_f: LayerNormConfig::new(self.d_model).init(device),
         })
+    }
+}
+
+impl<B: Backend> PositionedModel<B> for Gpt<B> {
+    fn positions(&self) -> &PositionEncoding<B> {
+        &self.positions
     }
 }
 

@@ -42,9 +42,10 @@ fn chunking_protocol_counts() {
 
 #[test]
 fn tiny_model_overfits_a_real_passage() {
-    let dir = temp_dir("overfit");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
-    for pe in ["seqpe", "ape"] {
+    for pe in [PeKind::SeqPe, PeKind::Learned] {
         let run = dir.join(format!("run-{pe}"));
         let mut cfg = tiny_config(pe, 300);
         cfg.train.checkpoint_every = 1000;
@@ -63,15 +64,15 @@ fn tiny_model_overfits_a_real_passage() {
         );
         assert!(run.join("best/model.mpk").is_file());
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn checkpoint_round_trip_gives_identical_logits() {
-    let dir = temp_dir("roundtrip");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
     let run = dir.join("run");
-    train::<AD>(tiny_config("seqpe", 3), &options(&run, &corpus), &DEV).unwrap();
+    train::<AD>(tiny_config(PeKind::SeqPe, 3), &options(&run, &corpus), &DEV).unwrap();
     let (cfg, a) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
     let (_, b) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
     let fresh = cfg.model.init::<Flex>(&DEV).unwrap();
@@ -84,15 +85,15 @@ fn checkpoint_round_trip_gives_identical_logits() {
     let lf = fresh.forward(tokens).unwrap().into_data();
     assert_eq!(la, lb, "loading twice gives identical logits");
     assert_ne!(la, lf, "the loaded weights are not a fresh init");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
-    let dir = temp_dir("eval");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
     let run = dir.join("run");
-    train::<AD>(tiny_config("seqpe", 2), &options(&run, &corpus), &DEV).unwrap();
+    train::<AD>(tiny_config(PeKind::SeqPe, 2), &options(&run, &corpus), &DEV).unwrap();
     let report = evaluate_run::<Flex>(
         &run,
         &[16, 64, 512],
@@ -115,16 +116,16 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
         .results
         .iter()
         .all(|r| r.words > 0 && r.words < r.tokens));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn bad_inputs_give_clear_errors() {
-    let dir = temp_dir("bad");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
     // missing corpus folder
     let err = train::<AD>(
-        tiny_config("seqpe", 1),
+        tiny_config(PeKind::SeqPe, 1),
         &options(&dir.join("r1"), &dir.join("missing")),
         &DEV,
     )
@@ -134,11 +135,16 @@ fn bad_inputs_give_clear_errors() {
     std::fs::write(dir.join("tok.json"), "{not json").unwrap();
     let mut o = options(&dir.join("r2"), &corpus);
     o.tokenizer = Some(dir.join("tok.json"));
-    let err = train::<AD>(tiny_config("seqpe", 1), &o, &DEV).unwrap_err();
+    let err = train::<AD>(tiny_config(PeKind::SeqPe, 1), &o, &DEV).unwrap_err();
     assert!(format!("{err:#}").contains("tok.json"), "{err:#}");
     // a checkpoint of the wrong shape
     let run = dir.join("r3");
-    train::<AD>(tiny_config("ape", 1), &options(&run, &corpus), &DEV).unwrap();
+    train::<AD>(
+        tiny_config(PeKind::Learned, 1),
+        &options(&run, &corpus),
+        &DEV,
+    )
+    .unwrap();
     let mut cfg: TextConfig = RunDir::new(&run).read_config().unwrap();
     cfg.model.d_model = 48;
     seqpe_train::checkpoint::write_json(&RunDir::new(&run).config(), &cfg).unwrap();
@@ -146,13 +152,12 @@ fn bad_inputs_give_clear_errors() {
     assert!(format!("{err:#}").contains("model.mpk"), "{err:#}");
     // an unknown position encoding
     let err = train::<AD>(
-        tiny_config("rope2d", 1),
+        tiny_config(PeKind::Rope2d, 1),
         &options(&dir.join("r4"), &corpus),
         &DEV,
     )
     .unwrap_err();
     assert!(err.to_string().contains("grid encoding"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[allow(dead_code)]

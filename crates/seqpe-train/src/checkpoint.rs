@@ -99,9 +99,9 @@ mod tests {
 
     #[test]
     fn atomic_replace_keeps_the_old_version_on_failure() {
-        let root = std::env::temp_dir().join(format!("seqpe-ckpt-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
         let target = root.join("checkpoint");
-        std::fs::create_dir_all(&root).unwrap();
         write_dir_atomically(&target, |d| Ok(std::fs::write(d.join("a"), "1")?)).unwrap();
         assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "1");
         // a failing writer leaves the previous checkpoint untouched and no temporary folder
@@ -111,13 +111,12 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "1");
-        let leftovers: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+        let leftovers: Vec<_> = std::fs::read_dir(root).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
         write_dir_atomically(&target, |d| Ok(std::fs::write(d.join("a"), "3")?)).unwrap();
         assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "3");
         // a run that died between the renames is recovered from `.old`
         std::fs::rename(&target, root.join("checkpoint.old")).unwrap();
         assert_eq!(existing_dir(&target).unwrap(), root.join("checkpoint.old"));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

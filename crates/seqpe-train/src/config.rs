@@ -1,11 +1,85 @@
-//! Overriding a run configuration (any serde struct) from the command line or a JSON file, so
-//! every model offers the same `--set section.field=value` and `--config FILE`.
+//! Run configurations: one way for every model to go from a preset to the configuration a run
+//! trains with.
+//!
+//! [`build`]: preset → `--config FILE` (a partial JSON config) → the command's typed flags that
+//! were given → `--set section.field=value`; unknown keys are errors in both the file and `--set`.
+//! [`for_run`]: a fresh run uses that configuration; a resumed run continues with its saved
+//! `config.json`, and only `--set train.steps=N` may change it (to extend or shorten the run).
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::run::RunDir;
+use crate::settings::TrainSettings;
+
+/// A model's run configuration (`TextConfig`, `VisionConfig`, `QaConfig`).
+pub trait RunConfig: Serialize + DeserializeOwned + Clone {
+    /// The preset names, for error messages and `--help`.
+    const PRESETS: &'static [&'static str];
+    /// The named preset.
+    fn preset(name: &str) -> Result<Self>;
+    /// Checks settings that would otherwise fail deep inside a run.
+    fn validate(&self) -> Result<()>;
+    fn train(&self) -> &TrainSettings;
+    fn train_mut(&mut self) -> &mut TrainSettings;
+}
+
+/// The configuration of a new run: `preset`, then the JSON file, then `flags` (the command's
+/// typed options that were given — a flag that was not given must not touch the config), then
+/// the `--set` overrides; validated.
+pub fn build<C: RunConfig>(
+    preset: &str,
+    file: Option<&Path>,
+    flags: impl FnOnce(&mut C),
+    overrides: &[String],
+) -> Result<C> {
+    let mut cfg = C::preset(preset)?;
+    if let Some(path) = file {
+        apply_file(&mut cfg, path)?;
+    }
+    flags(&mut cfg);
+    apply_overrides(&mut cfg, overrides)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The configuration a run trains with. A fresh run (`resume == false`) uses `fresh`. A resumed
+/// run continues with the configuration saved in its folder, whatever the preset or flags say;
+/// `--set train.steps=N` is the one override it takes, and any other `--set` is an error (it
+/// would silently not apply).
+pub fn for_run<C: RunConfig>(
+    run: &RunDir,
+    resume: bool,
+    fresh: C,
+    overrides: &[String],
+) -> Result<C> {
+    if !resume {
+        return Ok(fresh);
+    }
+    let mut saved: C = run.read_config()?;
+    for item in overrides {
+        let key = item.split_once('=').map_or(item.as_str(), |(k, _)| k);
+        if key != "train.steps" {
+            bail!(
+                "--resume continues {} with its saved config.json; `--set {item}` cannot change                  it (only --set train.steps=N can). Start a new --run folder to train with other                  settings.",
+                run.root.display()
+            );
+        }
+    }
+    let steps = fresh.train().steps;
+    if overrides.iter().any(|o| o.starts_with("train.steps=")) && steps != saved.train().steps {
+        eprintln!(
+            "resuming {} with steps = {steps} (was {})",
+            run.root.display(),
+            saved.train().steps
+        );
+        saved.train_mut().steps = steps;
+    }
+    Ok(saved)
+}
 
 /// Applies `section.field=value` overrides. Values are parsed as JSON when they can be (numbers,
 /// booleans, arrays) and taken as strings otherwise; unknown fields and wrong types are errors.
@@ -32,27 +106,50 @@ pub fn apply_overrides<T: Serialize + DeserializeOwned>(
     Ok(())
 }
 
-/// Merges a JSON file of (partial) settings into `cfg`.
+/// Merges a JSON file of (partial) settings into `cfg`. Every key of the file must exist in the
+/// configuration (as with `--set`): a misspelt key is an error, not a silently ignored setting.
 pub fn apply_file<T: Serialize + DeserializeOwned>(cfg: &mut T, path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     let patch: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
     let mut value = serde_json::to_value(&*cfg)?;
-    merge(&mut value, patch);
+    merge(&mut value, patch, "").map_err(|key| {
+        anyhow::anyhow!(
+            "{}: unknown setting `{key}` (see the run's config.json for the valid names)",
+            path.display()
+        )
+    })?;
     *cfg = serde_json::from_value(value)
         .with_context(|| format!("{} has a field of the wrong type", path.display()))?;
     Ok(())
 }
 
-fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+/// Merges `patch` into `base`; returns the dotted path of the first key `base` lacks.
+fn merge(
+    base: &mut serde_json::Value,
+    patch: serde_json::Value,
+    at: &str,
+) -> std::result::Result<(), String> {
     match (base, patch) {
         (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
             for (k, v) in p {
-                merge(b.entry(k).or_insert(serde_json::Value::Null), v);
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v, &path)?,
+                    None => return Err(path),
+                }
             }
+            Ok(())
         }
-        (b, p) => *b = p,
+        (b, p) => {
+            *b = p;
+            Ok(())
+        }
     }
 }
 
@@ -102,8 +199,8 @@ mod tests {
         assert!(apply_overrides(&mut c, &["train.nope=1".into()]).is_err());
         assert!(apply_overrides(&mut c, &["train.steps=abc".into()]).is_err());
         assert!(apply_overrides(&mut c, &["novalue".into()]).is_err());
-        let dir = std::env::temp_dir().join(format!("seqpe-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::write(dir.join("p.json"), r#"{"train": {"steps": 3}}"#).unwrap();
         apply_file(&mut c, &dir.join("p.json")).unwrap();
         assert_eq!(c.train.steps, 3);
@@ -113,6 +210,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad.json"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
+        // a misspelt key is rejected, naming the file and the key, and nothing is applied
+        std::fs::write(
+            dir.join("typo.json"),
+            r#"{"train": {"steps": 9, "stpes": 3}}"#,
+        )
+        .unwrap();
+        let err = apply_file(&mut c, &dir.join("typo.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("typo.json") && err.contains("train.stpes"),
+            "{err}"
+        );
+        assert_eq!(c.train.steps, 3);
     }
 }

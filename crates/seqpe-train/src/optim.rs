@@ -1,15 +1,19 @@
-//! [`GroupedAdamW`]: AdamW over two parameter groups with separate global-norm clipping.
+//! [`GroupedAdamW`]: AdamW over three parameter groups with separate global-norm clipping.
 //!
 //! The reference trains the SeqPE encoder with weight decay 0 and clips the model and the encoder
-//! separately (`clip_grad_norm_(model, 5)`, `clip_grad_norm_(seqpe, 5)`). Burn's built-in
-//! clipping works per parameter tensor, so the global norms are computed here.
+//! separately (`clip_grad_norm_(model, 5)`, `clip_grad_norm_(seqpe, 5)`); within the main model,
+//! biases, norm gains, the CLS token and position tables take no weight decay (timm's rule:
+//! `ndim <= 1` or in `no_weight_decay()`). Burn's built-in clipping works per parameter tensor,
+//! so the global norms are computed here. Groups are sets of [`ParamId`]s, so the optimizer knows
+//! nothing about which module they belong to.
 
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use std::collections::HashSet;
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
-use seqpe_core::SeqPeEncoder;
 
 /// Settings of [`GroupedAdamW`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -17,12 +21,14 @@ pub struct OptimSettings {
     pub beta_1: f32,
     pub beta_2: f32,
     pub epsilon: f32,
-    /// Weight decay of the main model (the encoder group always uses 0).
+    /// Weight decay of the main model's decayed group (the other groups use 0).
     pub weight_decay: f32,
     /// Global-norm clip of the main model's gradients (`None`: no clipping).
     pub clip_model: Option<f64>,
     /// Global-norm clip of the encoder's gradients.
     pub clip_encoder: Option<f64>,
+    /// The encoder group's learning rate is `lr · encoder_lr_scale`.
+    pub encoder_lr_scale: f64,
 }
 
 impl Default for OptimSettings {
@@ -35,6 +41,7 @@ impl Default for OptimSettings {
             weight_decay: 0.0,
             clip_model: Some(5.0),
             clip_encoder: Some(5.0),
+            encoder_lr_scale: 1.0,
         }
     }
 }
@@ -57,6 +64,52 @@ impl OptimSettings {
 pub struct GradNorms {
     pub model: f64,
     pub encoder: f64,
+}
+
+/// Every float parameter of a module: its id and number of dimensions.
+pub fn param_ids<B: Backend, M: Module<B>>(module: &M) -> Vec<(ParamId, usize)> {
+    struct Ids(Vec<(ParamId, usize)>);
+    impl<B: Backend> ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push((param.id, D));
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    ids.0
+}
+
+/// Which optimizer group each parameter belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct ParamGroups {
+    /// The SeqPE encoder: no weight decay, its own clip and learning-rate scale.
+    pub encoder: HashSet<ParamId>,
+    /// Main-model parameters without weight decay.
+    pub no_decay: HashSet<ParamId>,
+}
+
+impl ParamGroups {
+    /// Groups for `model`: `encoder` holds the ids of the encoder's parameters; every other
+    /// parameter with at most one dimension (biases, norms, 1-D tokens) or listed in
+    /// `no_decay` takes no weight decay; the rest decays.
+    pub fn new<B: Backend, M: Module<B>>(
+        model: &M,
+        encoder: impl IntoIterator<Item = ParamId>,
+        no_decay: impl IntoIterator<Item = ParamId>,
+    ) -> Self {
+        let encoder: HashSet<ParamId> = encoder.into_iter().collect();
+        let mut nd: HashSet<ParamId> = no_decay.into_iter().collect();
+        for (id, dims) in param_ids(model) {
+            if dims <= 1 && !encoder.contains(&id) {
+                nd.insert(id);
+            }
+        }
+        nd.retain(|id| !encoder.contains(id));
+        Self {
+            encoder,
+            no_decay: nd,
+        }
+    }
 }
 
 /// Sums the squared gradients of every parameter of a module found in `grads`.
@@ -91,7 +144,38 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
     }
 }
 
-/// Clips the gradients of `module`'s parameters in `grads` to a global L2 norm of `max_norm`
+/// Moves the gradients of the parameters in `pick` from `from` to `to`.
+struct Take<'a> {
+    from: &'a mut GradientsParams,
+    to: &'a mut GradientsParams,
+    pick: &'a HashSet<ParamId>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.pick.contains(&param.id) {
+            if let Some(g) = self.from.remove::<B::InnerBackend, D>(param.id) {
+                self.to.register(param.id, g);
+            }
+        }
+    }
+}
+
+fn take<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    from: &mut GradientsParams,
+    pick: &HashSet<ParamId>,
+) -> GradientsParams {
+    let mut to = GradientsParams::new();
+    module.visit(&mut Take {
+        from,
+        to: &mut to,
+        pick,
+    });
+    to
+}
+
+/// Clips the gradients in `grads` (of `module`'s parameters) to a global L2 norm of `max_norm`
 /// (like `torch.nn.utils.clip_grad_norm_`); returns the norm before clipping.
 pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
@@ -113,21 +197,24 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     norm
 }
 
-/// AdamW with an encoder group (no weight decay) and a main group.
+/// AdamW with an encoder group, a decayed main group and an undecayed main group.
 pub struct GroupedAdamW<B: AutodiffBackend, M: AutodiffModule<B>> {
-    main: OptimizerAdaptor<AdamW, M, B>,
+    decay: OptimizerAdaptor<AdamW, M, B>,
+    no_decay: OptimizerAdaptor<AdamW, M, B>,
     encoder: OptimizerAdaptor<AdamW, M, B>,
+    pub groups: ParamGroups,
     pub settings: OptimSettings,
 }
 
-/// The optimizer state of both groups, for checkpoints.
+/// The optimizer state of the three groups, for checkpoints.
 pub type GroupedRecord<B, M> = (
+    <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::Record,
     <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::Record,
     <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::Record,
 );
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedAdamW<B, M> {
-    pub fn new(settings: OptimSettings) -> Self {
+    pub fn new(settings: OptimSettings, groups: ParamGroups) -> Self {
         let cfg = |wd: f32| {
             AdamWConfig::new()
                 .with_beta_1(settings.beta_1)
@@ -136,43 +223,45 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedAdamW<B, M> {
                 .with_weight_decay(wd)
         };
         Self {
-            main: cfg(settings.weight_decay).init(),
+            decay: cfg(settings.weight_decay).init(),
+            no_decay: cfg(0.0).init(),
             encoder: cfg(0.0).init(),
+            groups,
             settings,
         }
     }
 
-    /// One update. `encoder` selects the SeqPE encoder inside `model` (if it has one).
-    pub fn step(
-        &mut self,
-        lr: f64,
-        model: M,
-        grads: B::Gradients,
-        encoder: impl Fn(&M) -> Option<&SeqPeEncoder<B>>,
-    ) -> (M, GradNorms) {
-        let mut grads = grads;
-        let mut norms = GradNorms::default();
-        let enc_grads = encoder(&model).map(|enc| {
-            let mut g = GradientsParams::from_module(&mut grads, enc);
-            norms.encoder = clip_global_norm(enc, &mut g, self.settings.clip_encoder);
-            g
-        });
-        let mut main_grads = GradientsParams::from_grads(grads, &model);
-        norms.model = clip_global_norm(&model, &mut main_grads, self.settings.clip_model);
-        let mut model = self.main.step(lr, model, main_grads);
-        if let Some(g) = enc_grads {
-            model = self.encoder.step(lr, model, g);
+    /// One update of every group at learning rate `lr` (the encoder's scaled).
+    pub fn step(&mut self, lr: f64, model: M, grads: B::Gradients) -> (M, GradNorms) {
+        let mut main = GradientsParams::from_grads(grads, &model);
+        let mut encoder = take(&model, &mut main, &self.groups.encoder);
+        let norms = GradNorms {
+            encoder: clip_global_norm(&model, &mut encoder, self.settings.clip_encoder),
+            model: clip_global_norm(&model, &mut main, self.settings.clip_model),
+        };
+        let no_decay = take(&model, &mut main, &self.groups.no_decay);
+        let mut model = self.decay.step(lr, model, main);
+        model = self.no_decay.step(lr, model, no_decay);
+        if !self.groups.encoder.is_empty() {
+            model = self
+                .encoder
+                .step(lr * self.settings.encoder_lr_scale, model, encoder);
         }
         (model, norms)
     }
 
     pub fn to_record(&self) -> GroupedRecord<B, M> {
-        (self.main.to_record(), self.encoder.to_record())
+        (
+            self.decay.to_record(),
+            self.no_decay.to_record(),
+            self.encoder.to_record(),
+        )
     }
 
     pub fn load_record(mut self, record: GroupedRecord<B, M>) -> Self {
-        self.main = self.main.load_record(record.0);
-        self.encoder = self.encoder.load_record(record.1);
+        self.decay = self.decay.load_record(record.0);
+        self.no_decay = self.no_decay.load_record(record.1);
+        self.encoder = self.encoder.load_record(record.2);
         self
     }
 }

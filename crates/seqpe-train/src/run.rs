@@ -82,6 +82,31 @@ impl RunDir {
         Ok(())
     }
 
+    /// Drops the `metrics.jsonl` lines of steps after `step` (logged by a session that was killed
+    /// after its last checkpoint), so a resumed run logs every step exactly once.
+    pub fn truncate_metrics(&self, step: usize) -> Result<()> {
+        let path = self.metrics();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_none_or(|s| s as usize <= step)
+            })
+            .collect();
+        let mut out = kept.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let tmp = self.root.join("metrics.jsonl.tmp");
+        std::fs::write(&tmp, out).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+    }
+
     /// Loads the run's trained weights into `model`: `best/` if present, else the latest
     /// checkpoint.
     pub fn load_trained<B: Backend, M: burn::module::Module<B>>(
@@ -217,11 +242,13 @@ where
     })
 }
 
-/// Restores model, optimizer and state from the latest checkpoint.
+/// Restores model, optimizer and state from the latest checkpoint. `optim` builds the optimizer
+/// for the *loaded* model: loading restores the saved parameter ids, which the optimizer's
+/// groups and its saved state are keyed by.
 pub fn load_checkpoint<B, M, S>(
     run: &RunDir,
     model: M,
-    optim: GroupedAdamW<B, M>,
+    optim: impl FnOnce(&M) -> GroupedAdamW<B, M>,
     device: &B::Device,
 ) -> Result<(M, GroupedAdamW<B, M>, S)>
 where
@@ -236,7 +263,7 @@ where
     let record = recorder()
         .load(dir.join("optim"), device)
         .map_err(|e| anyhow!("{} is corrupt: {e}", dir.join("optim.mpk").display()))?;
-    let optim = optim.load_record(record);
+    let optim = optim(&model).load_record(record);
     let state = read_json(&dir.join("state.json"))?;
     Ok((model, optim, state))
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Decay {
     /// Linear decay to `final_lr` at `total_steps` (HF `get_linear_schedule_with_warmup`).
     Linear,

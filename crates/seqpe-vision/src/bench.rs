@@ -1,29 +1,33 @@
 //! `bench vision`: training and inference throughput (images/s) per PE method, on synthetic
 //! images of a preset's shape (`tiny`: 28 px, 7×7 grid, 4 layers; `vit-s`: 224 px, 14×14 grid,
-//! 12 layers of width 384). Training steps are the real [`crate::train::train_step`] (SeqPE with
-//! its regularizers); inference is one forward pass per batch with the cached position table.
+//! 12 layers of width 384). Training steps are the training loop's own
+//! [`seqpe_train::fit::train_step`] (SeqPE with its regularizers); inference is one forward pass per batch with the cached position table.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use seqpe_core::training::SeqPeRegularizer;
-use seqpe_core::{AttentionOptions, PeTableCache};
-use seqpe_train::optim::{GroupedAdamW, OptimSettings};
+use burn::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seqpe_core::{AttentionOptions, PeKind, PeTableCache, SeqPeRegularizer};
+use seqpe_datasets::vision::ImageSet;
+use seqpe_train::config::build;
+use seqpe_train::fit::{optimizer_for, train_step};
+use seqpe_train::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::config::VisionConfig;
+use crate::data::{Augment, Batcher};
 use crate::model::Vit;
-use crate::train::{regularizer_config, train_step};
+use crate::train::ClassifyTask;
 
 /// One measured configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRow {
     pub preset: String,
-    pub pe: String,
+    pub pe: PeKind,
     pub backend: String,
     pub batch: usize,
     pub image_size: usize,
@@ -40,7 +44,7 @@ fn sync<B: Backend>(t: Tensor<B, 2>) {
 /// preset × PE method.
 pub fn run<B: AutodiffBackend>(
     presets: &[String],
-    pes: &[String],
+    pes: &[PeKind],
     steps: usize,
     batch: Option<usize>,
     overrides: &[String],
@@ -49,12 +53,17 @@ pub fn run<B: AutodiffBackend>(
 ) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for preset in presets {
-        for pe in pes {
-            let mut cfg = VisionConfig::preset(preset)?;
-            cfg.model.pe = pe.clone();
-            cfg.train.batch_size = batch.unwrap_or(if preset == "tiny" { 64 } else { 8 });
-            cfg.apply_overrides(overrides)?;
-            cfg.validate()?;
+        for &pe in pes {
+            let bench_batch = batch.unwrap_or(if preset == "vit-s" { 8 } else { 64 });
+            let cfg: VisionConfig = build(
+                preset,
+                None,
+                |c: &mut VisionConfig| {
+                    c.model.pe = pe;
+                    c.train.batch_size = bench_batch;
+                },
+                overrides,
+            )?;
             rows.push(bench_one::<B>(&cfg, steps.max(1), device, backend)?);
             let r = rows.last().unwrap();
             eprintln!(
@@ -66,6 +75,21 @@ pub fn run<B: AutodiffBackend>(
     Ok(rows)
 }
 
+/// `n` random images of the model's shape.
+fn synthetic(n: usize, m: &crate::config::ModelSettings, seed: u64) -> ImageSet {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let s = m.image_size;
+    ImageSet {
+        images: (0..n * s * s * m.channels).map(|_| rng.random()).collect(),
+        labels: (0..n).map(|i| (i % m.num_classes) as u32).collect(),
+        len: n,
+        height: s,
+        width: s,
+        channels: m.channels,
+        classes: (0..m.num_classes).map(|c| c.to_string()).collect(),
+    }
+}
+
 fn bench_one<B: AutodiffBackend>(
     cfg: &VisionConfig,
     steps: usize,
@@ -75,57 +99,60 @@ fn bench_one<B: AutodiffBackend>(
     let m = &cfg.model;
     let b = cfg.train.batch_size;
     let s = m.image_size;
+    let batcher = Batcher::new(vec![0.5; m.channels], vec![0.25; m.channels]);
+    let no_aug = Augment {
+        crop_padding: 0,
+        hflip: false,
+    };
+    let task = ClassifyTask::new(
+        synthetic((steps + 1) * b, m, 1),
+        synthetic(b, m, 2),
+        s,
+        m.trained_extent(),
+        batcher.clone(),
+        no_aug,
+        1,
+        0.0,
+    );
     B::seed(device, 1);
     let mut model: Vit<B> = m.init(device)?;
     let params = model.num_params();
-    let mut optim = GroupedAdamW::<B, Vit<B>>::new(OptimSettings {
-        weight_decay: cfg.train.weight_decay,
-        ..OptimSettings::default()
-    });
-    let mut reg = model
-        .positions
-        .seqpe()
-        .map(|_| SeqPeRegularizer::new(regularizer_config(cfg), 1));
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let grid = model.grid_for(s, s)?;
-    let images = || {
-        Tensor::<B, 4>::random(
-            [b, m.channels, s, s],
-            Distribution::Normal(0.0, 1.0),
-            device,
+    let mut optim = optimizer_for::<B, Vit<B>>(&model, &cfg.train);
+    let mut reg = (m.pe == PeKind::SeqPe).then(|| {
+        SeqPeRegularizer::new(
+            m.seqpe
+                .regularizer(m.trained_extent(), m.seqpe_range(), &cfg.train.regularizer),
+            1,
         )
-    };
-    let labels: Vec<i64> = (0..b).map(|i| (i % m.num_classes) as i64).collect();
-    let labels = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [b]), device);
+    });
     let mut train_time = 0.0;
     for i in 0..=steps {
-        let x = images();
+        let indices: Vec<usize> = (i * b..(i + 1) * b).collect();
+        let batch = <ClassifyTask as Task<B>>::batch(&task, &indices, i, device)?;
         let started = Instant::now();
-        let out = train_step(
+        let (next, _) = train_step(
+            &task,
             model,
             &mut optim,
             reg.as_mut(),
-            x,
-            labels.clone(),
-            &loss_fn,
-            &grid,
+            batch,
+            b,
             1e-4,
+            device,
         )?;
-        model = out.model;
+        model = next;
         if i > 0 {
             train_time += started.elapsed().as_secs_f64();
         }
     }
     let valid = model.valid();
+    let grid = valid.grid_for(s, s)?;
     let cache = PeTableCache::new();
-    let ctx = valid.positions.context_cached(&grid, 1, &cache, device)?;
+    let ctx = cache.context(&valid.positions, &grid, 1, device)?;
     let mut infer_time = 0.0;
     for i in 0..=steps {
-        let x = Tensor::<B::InnerBackend, 4>::random(
-            [b, m.channels, s, s],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let indices: Vec<usize> = (i * b..(i + 1) * b).collect();
+        let (x, _) = batcher.batch::<B::InnerBackend>(&task.train, &indices, s, None, device);
         let started = Instant::now();
         sync(valid.forward_with(x, &ctx, AttentionOptions::default()));
         if i > 0 {
@@ -134,7 +161,7 @@ fn bench_one<B: AutodiffBackend>(
     }
     Ok(BenchRow {
         preset: cfg.preset.clone(),
-        pe: m.pe.clone(),
+        pe: m.pe,
         backend: backend.into(),
         batch: b,
         image_size: s,

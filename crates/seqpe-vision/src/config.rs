@@ -1,7 +1,12 @@
-//! Run configuration: presets (`tiny`, `vit-s`) as plain serialisable structs. Any field can be
+//! Run configuration: presets (`tiny`, `small`, `small-native`, `vit-s`) as plain serialisable
+//! structs. Any field can be
 //! overridden from a JSON file or with `--set section.field=value`.
 
 use anyhow::{bail, Result};
+use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
+use seqpe_train::config::RunConfig;
+use seqpe_train::schedule::Decay;
+use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
 
 /// The ViT and its position encoding.
@@ -23,64 +28,30 @@ pub struct ModelSettings {
     /// Dropout on the residual branches and after the position-added input (timm `drop_rate`).
     pub dropout: f64,
     pub attn_dropout: f64,
-    /// `seqpe`, `ape`, `sin`, `rope`, `rope2d`, `rope-mixed`, `nope`.
-    pub pe: String,
+    /// The position encoding: `seqpe`, `ape`, `sin`, `rope`, `rope2d`, `rope-mixed`, `nope`.
+    pub pe: PeKind,
     /// Coordinates given to the position encoding: 2 = (row, col) (the ViT recipe); 1 = the
     /// row-major patch index (the ablation; the grid is flattened for every encoding).
     pub dims: usize,
-    /// How SeqPE enters the model: `attn_mul` (the ViT recipe) or `input_add`.
-    pub seqpe_inject: String,
-    /// One q/k projection per layer (`multi`, the ViT recipe) instead of one shared (`single`).
-    pub seqpe_per_layer: bool,
-    /// SeqPE encoder width, heads and layers (reference ViT-S: 384, 6, 2).
-    pub seqpe_d_model: usize,
-    pub seqpe_heads: usize,
-    pub seqpe_layers: usize,
-    /// The encoder's trained range per axis (reference: 100 → 2 digits per axis). With `dims = 1`
-    /// the flat index ranges over `max_per_axis²` positions, which sets the digit width.
-    pub seqpe_max_per_axis: usize,
-    pub seqpe_dropout: f64,
-    /// Initial bias of the SeqPE q/k projections. 0 is the reference (timm init: `q ⊙ p_q` then
-    /// starts near 0, i.e. almost uniform attention, which long ImageNet runs grow out of); 1
-    /// starts `attn_mul` close to plain attention (`q ⊙ (1 + small)`), which matters in short runs.
-    #[serde(default)]
-    pub seqpe_qk_bias: f64,
+    /// SeqPE settings (`seqpe_d_model`, `seqpe_inject`, `seqpe_per_layer`, …; used when `pe` is
+    /// `seqpe`). `seqpe_max_position` is the trained range per axis (reference 100 → 2 digits);
+    /// with `dims = 1` the flat index ranges over its square.
+    #[serde(flatten)]
+    pub seqpe: SeqPeSettings,
     /// RoPE base; `None` = the reference class defaults (rope 10000, rope2d 100, rope-mixed 10).
     pub rope_base: Option<f64>,
 }
 
-/// Optimisation, regularizers and bookkeeping.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainSettings {
-    pub batch_size: usize,
-    pub steps: usize,
-    /// Peak learning rate (cosine decay to `final_lr` after a warm-up from `warmup_start_lr`).
-    pub lr: f64,
-    pub warmup_steps: usize,
-    pub warmup_start_lr: f64,
-    pub final_lr: f64,
-    /// Weight decay of the ViT (the SeqPE encoder uses 0).
-    pub weight_decay: f32,
-    /// Global-norm clip, applied to the ViT and (separately) the SeqPE encoder.
-    pub grad_clip: f64,
-    pub label_smoothing: f64,
-    pub seed: u64,
-    /// Validate (and keep the best) every this many steps.
-    pub eval_every: usize,
-    /// Write a checkpoint every this many steps.
-    pub checkpoint_every: usize,
-    pub contrastive_weight: f64,
-    pub distill_weight: f64,
-    pub shift_rate: f64,
-    pub shift_pool: usize,
-    /// Contrastive pivots × candidates and distillation windows × indices per step.
-    pub contrastive_batch: usize,
-    pub contrastive_candidates: usize,
-    pub distill_windows: usize,
-    pub distill_per_window: usize,
-    /// Windows per shifted step.
-    pub shift_windows: usize,
-}
+/// The encodings offered for images (ALiBi is a 1-D causal bias).
+pub const VISION_PES: [PeKind; 7] = [
+    PeKind::SeqPe,
+    PeKind::Learned,
+    PeKind::Sinusoidal,
+    PeKind::Rope,
+    PeKind::Rope2d,
+    PeKind::RopeMixed,
+    PeKind::None,
+];
 
 /// Data pipeline settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,71 +82,117 @@ pub struct VisionConfig {
     pub data: DataSettings,
 }
 
-impl VisionConfig {
-    pub const PRESETS: [&'static str; 2] = ["tiny", "vit-s"];
+/// The ViT-recipe SeqPE settings at encoder width `d`: (row, col) digits up to 100 per axis,
+/// `attn_mul` with per-layer q/k projections.
+fn vit_seqpe(d: usize, heads: usize) -> SeqPeSettings {
+    SeqPeSettings {
+        heads,
+        ..SeqPeSettings::reference(d, 100, SeqPeInjection::AttnMul)
+    }
+}
 
+impl VisionConfig {
     pub fn preset(name: &str) -> Result<Self> {
+        let tiny_model = ModelSettings {
+            image_size: 28,
+            patch: 4,
+            channels: 1,
+            num_classes: 10,
+            d_model: 64,
+            n_heads: 4,
+            n_layers: 4,
+            mlp_ratio: 2,
+            dropout: 0.0,
+            attn_dropout: 0.0,
+            pe: PeKind::SeqPe,
+            dims: 2,
+            seqpe: vit_seqpe(32, 1),
+            rope_base: None,
+        };
+        let tiny_train = TrainSettings {
+            batch_size: 64,
+            steps: 300,
+            lr: 1e-3,
+            warmup_steps: 20,
+            warmup_start_lr: 1e-6,
+            final_lr: 1e-5,
+            decay: Decay::Cosine,
+            weight_decay: 0.05,
+            grad_clip: 5.0,
+            encoder_lr_scale: 1.0,
+            label_smoothing: 0.0,
+            seed: 10086,
+            eval_every: 100,
+            valid_limit: 0,
+            checkpoint_every: 100,
+            regularizer: RegularizerSettings {
+                contrastive_batch: 16,
+                contrastive_candidates: 32,
+                distill_windows: 8,
+                distill_per_window: 32,
+                shift_windows: 16,
+                ..RegularizerSettings::reference(2)
+            },
+        };
+        let tiny_data = DataSettings {
+            valid_images: 2000,
+            train_subset: 0,
+            crop_padding: 0,
+            hflip: true,
+            mean: vec![],
+            std: vec![],
+            eval_sizes: vec![28, 40, 56, 84, 112],
+            eval_images: 500,
+        };
         Ok(match name {
             // Fashion-MNIST 28×28, patch 4 → a 7×7 grid; 300 steps of 64 images (about a third
-            // of an epoch) take a few minutes on 2 CPU cores. Random crops slow learning down in
-            // so short a run, so only flips are on (`--set data.crop_padding=2` adds crops).
+            // of an epoch) take a few minutes on 2 CPU cores: the demo and the tests. Random crops
+            // slow learning down in so short a run, so only flips are on.
             "tiny" => Self {
                 preset: name.into(),
-                model: ModelSettings {
-                    image_size: 28,
-                    patch: 4,
-                    channels: 1,
-                    num_classes: 10,
-                    d_model: 64,
-                    n_heads: 4,
-                    n_layers: 4,
-                    mlp_ratio: 2,
-                    dropout: 0.0,
-                    attn_dropout: 0.0,
-                    pe: "seqpe".into(),
-                    dims: 2,
-                    seqpe_inject: "attn_mul".into(),
-                    seqpe_per_layer: true,
-                    seqpe_d_model: 32,
-                    seqpe_heads: 1,
-                    seqpe_layers: 2,
-                    seqpe_max_per_axis: 100,
-                    seqpe_dropout: 0.1,
-                    seqpe_qk_bias: 0.0,
-                    rope_base: None,
-                },
+                model: tiny_model,
+                train: tiny_train,
+                data: tiny_data,
+            },
+            // The reports, upsampling protocol: the tiny ViT for several epochs; test images
+            // enlarged up to 4× (the grid grows from 7×7 to 28×28).
+            "small" => Self {
+                preset: name.into(),
+                model: tiny_model,
                 train: TrainSettings {
-                    batch_size: 64,
-                    steps: 300,
-                    lr: 1e-3,
-                    warmup_steps: 20,
-                    warmup_start_lr: 1e-6,
-                    final_lr: 1e-5,
-                    weight_decay: 0.05,
-                    grad_clip: 5.0,
-                    label_smoothing: 0.0,
-                    seed: 10086,
-                    eval_every: 100,
-                    checkpoint_every: 100,
-                    contrastive_weight: 0.1,
-                    distill_weight: 0.1,
-                    shift_rate: 0.1,
-                    shift_pool: 320,
-                    contrastive_batch: 16,
-                    contrastive_candidates: 32,
-                    distill_windows: 8,
-                    distill_per_window: 32,
-                    shift_windows: 16,
+                    steps: 4000,
+                    warmup_steps: 200,
+                    eval_every: 500,
+                    checkpoint_every: 250,
+                    ..tiny_train
                 },
                 data: DataSettings {
-                    valid_images: 2000,
-                    train_subset: 0,
-                    crop_padding: 0,
-                    hflip: true,
-                    mean: vec![],
-                    std: vec![],
-                    eval_sizes: vec![28, 40, 56, 84, 112],
-                    eval_images: 500,
+                    eval_images: 2000,
+                    ..tiny_data
+                },
+            },
+            // The reports, native-detail protocol (as the paper's ImageNet evaluation at higher
+            // resolutions): trained on images downsampled to 14 px with patch 2 (a 7×7 grid) and
+            // tested at sizes up to the native 28 px (grids up to 14×14), so larger inputs carry
+            // real detail.
+            "small-native" => Self {
+                preset: name.into(),
+                model: ModelSettings {
+                    image_size: 14,
+                    patch: 2,
+                    ..tiny_model
+                },
+                train: TrainSettings {
+                    steps: 4000,
+                    warmup_steps: 200,
+                    eval_every: 500,
+                    checkpoint_every: 250,
+                    ..tiny_train
+                },
+                data: DataSettings {
+                    eval_sizes: vec![14, 18, 20, 24, 28],
+                    eval_images: 2000,
+                    ..tiny_data
                 },
             },
             // ViT-S/16 at 224 (the reference ImageNet recipe, `runs/ours_vit.sh`).
@@ -192,16 +209,9 @@ impl VisionConfig {
                     mlp_ratio: 4,
                     dropout: 0.0,
                     attn_dropout: 0.0,
-                    pe: "seqpe".into(),
+                    pe: PeKind::SeqPe,
                     dims: 2,
-                    seqpe_inject: "attn_mul".into(),
-                    seqpe_per_layer: true,
-                    seqpe_d_model: 384,
-                    seqpe_heads: 6,
-                    seqpe_layers: 2,
-                    seqpe_max_per_axis: 100,
-                    seqpe_dropout: 0.1,
-                    seqpe_qk_bias: 0.0,
+                    seqpe: vit_seqpe(384, 6),
                     rope_base: None,
                 },
                 train: TrainSettings {
@@ -210,23 +220,11 @@ impl VisionConfig {
                     steps: 400 * 1251,
                     lr: 1.2e-3,
                     warmup_steps: 20 * 1251,
-                    warmup_start_lr: 1e-6,
-                    final_lr: 1e-5,
-                    weight_decay: 0.05,
-                    grad_clip: 5.0,
                     label_smoothing: 0.1,
-                    seed: 10086,
                     eval_every: 1251,
                     checkpoint_every: 1251,
-                    contrastive_weight: 0.1,
-                    distill_weight: 0.1,
-                    shift_rate: 0.1,
-                    shift_pool: 320,
-                    contrastive_batch: 32,
-                    contrastive_candidates: 64,
-                    distill_windows: 32,
-                    distill_per_window: 64,
-                    shift_windows: 32,
+                    regularizer: RegularizerSettings::reference(2),
+                    ..tiny_train
                 },
                 data: DataSettings {
                     valid_images: 10_000,
@@ -240,24 +238,22 @@ impl VisionConfig {
                 },
             },
             other => bail!(
-                "unknown preset `{other}`; choose one of {}",
+                "unknown vision preset `{other}`; choose one of {}",
                 Self::PRESETS.join(", ")
             ),
         })
     }
+}
 
-    /// Applies `section.field=value` overrides (see [`seqpe_train::config::apply_overrides`]).
-    pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<()> {
-        seqpe_train::config::apply_overrides(self, overrides)
-    }
+impl RunConfig for VisionConfig {
+    const PRESETS: &'static [&'static str] = &["tiny", "small", "small-native", "vit-s"];
 
-    /// Merges a JSON file of (partial) settings into this config.
-    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<()> {
-        seqpe_train::config::apply_file(self, path)
+    fn preset(name: &str) -> Result<Self> {
+        VisionConfig::preset(name)
     }
 
     /// Checks the settings that would otherwise fail deep inside a run.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         let m = &self.model;
         if m.patch == 0 || !m.image_size.is_multiple_of(m.patch) {
             bail!(
@@ -266,7 +262,7 @@ impl VisionConfig {
                 m.patch
             );
         }
-        if !m.d_model.is_multiple_of(m.n_heads) {
+        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
             bail!(
                 "d_model {} is not divisible by n_heads {}",
                 m.d_model,
@@ -279,11 +275,21 @@ impl VisionConfig {
                 m.dims
             );
         }
-        let side = m.image_size / m.patch;
-        if m.pe == "seqpe" && side >= m.seqpe_max_per_axis {
+        if !VISION_PES.contains(&m.pe) {
             bail!(
-                "the training grid ({side} per axis) must be smaller than seqpe_max_per_axis ({})",
-                m.seqpe_max_per_axis
+                "`{}` is a 1-D causal bias; for images choose one of {}",
+                m.pe,
+                VISION_PES.map(|p| p.name()).join(", ")
+            );
+        }
+        if m.seqpe.inject == SeqPeInjection::AttnScalar {
+            bail!("attn_scalar is the GPT recipe; for the ViT use attn_mul or input_add");
+        }
+        let side = m.image_size / m.patch;
+        if m.pe == PeKind::SeqPe && side >= m.seqpe.max_position {
+            bail!(
+                "the training grid ({side} per axis) must be smaller than seqpe_max_position ({})",
+                m.seqpe.max_position
             );
         }
         for &s in &self.data.eval_sizes {
@@ -294,14 +300,22 @@ impl VisionConfig {
                 );
             }
         }
-        crate::model::vision_pe_kind(&m.pe)?;
         Ok(())
+    }
+
+    fn train(&self) -> &TrainSettings {
+        &self.train
+    }
+
+    fn train_mut(&mut self) -> &mut TrainSettings {
+        &mut self.train
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seqpe_train::config::apply_overrides;
 
     #[test]
     fn presets_and_overrides() {
@@ -311,17 +325,29 @@ mod tests {
             (384, 12, 6)
         );
         assert_eq!(c.model.image_size / c.model.patch, 14);
-        c.apply_overrides(&["train.steps=7".into(), "model.pe=ape".into()])
-            .unwrap();
+        assert_eq!(c.train.regularizer, RegularizerSettings::reference(2));
+        apply_overrides(&mut c, &["train.steps=7".into(), "model.pe=ape".into()]).unwrap();
         assert_eq!(c.train.steps, 7);
-        assert_eq!(c.model.pe, "ape");
-        assert!(c.apply_overrides(&["train.nope=1".into()]).is_err());
-        assert!(c.apply_overrides(&["train.steps=abc".into()]).is_err());
+        assert_eq!(c.model.pe, PeKind::Learned);
+        assert!(apply_overrides(&mut c, &["train.nope=1".into()]).is_err());
+        assert!(apply_overrides(&mut c, &["train.steps=abc".into()]).is_err());
         assert!(VisionConfig::preset("huge").is_err());
+        for p in VisionConfig::PRESETS {
+            VisionConfig::preset(p).unwrap().validate().unwrap();
+        }
         let t = VisionConfig::preset("tiny").unwrap();
-        t.validate().unwrap();
         let mut bad = t.clone();
         bad.model.image_size = 30;
         assert!(bad.validate().is_err());
+        let mut bad = t.clone();
+        bad.model.pe = PeKind::Alibi;
+        assert!(bad.validate().is_err());
+        let native = VisionConfig::preset("small-native").unwrap();
+        assert_eq!(native.model.image_size / native.model.patch, 7);
+        assert_eq!(native.data.eval_sizes.last(), Some(&28));
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["model"]["seqpe_inject"], "attn_mul");
+        assert_eq!(v["model"]["seqpe_max_position"], 100);
+        assert_eq!(v["train"]["decay"], "cosine");
     }
 }

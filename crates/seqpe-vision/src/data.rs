@@ -4,7 +4,6 @@
 //!   ImageNet-style image folder (one subfolder per class).
 //! * [`load_splits`]: train / validation (held out from the training split after a fixed
 //!   shuffle) / test.
-//! * [`ImageSampler`]: a shuffled order per epoch, resumable from two integers.
 //! * [`augment`]: random crop with zero padding and horizontal flip (on the `u8` pixels).
 //! * [`resize_bilinear`] / [`resize_nearest`]: evaluation at other resolutions.
 //! * [`Batcher`]: `u8` images → normalised `[b, c, s, s]` float tensors and label tensors.
@@ -36,6 +35,30 @@ pub enum ImageSource {
 }
 
 impl ImageSource {
+    /// A short name for result files: `default` (the fetched Fashion-MNIST), `idx-<folder>` or
+    /// `folder-<folder>`, so results on different data never overwrite each other.
+    pub fn label(&self) -> String {
+        let name = |p: &Path| -> String {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "data".into())
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        match self {
+            ImageSource::FashionMnist(_) => "default".into(),
+            ImageSource::Idx(p) => format!("idx-{}", name(p)),
+            ImageSource::Folder(p) => format!("folder-{}", name(p)),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             ImageSource::FashionMnist(d) => {
@@ -430,59 +453,6 @@ impl Batcher {
             Tensor::from_data(TensorData::new(pixels, [b, c, size, size]), device),
             Tensor::from_data(TensorData::new(labels, [b]), device),
         )
-    }
-}
-
-/// Training images in a shuffled order that is redrawn every epoch from the seed. The state is
-/// two integers, so resuming is exact.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImageSampler {
-    pub len: usize,
-    pub seed: u64,
-    pub epoch: u64,
-    pub cursor: usize,
-    #[serde(skip)]
-    order: Vec<usize>,
-}
-
-impl ImageSampler {
-    pub fn new(len: usize, seed: u64) -> Result<Self> {
-        if len == 0 {
-            bail!("the training split is empty");
-        }
-        Ok(Self {
-            len,
-            seed,
-            epoch: 0,
-            cursor: 0,
-            order: Vec::new(),
-        })
-    }
-
-    fn ensure_order(&mut self) {
-        if self.order.len() != self.len {
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9));
-            self.order = (0..self.len).collect();
-            self.order.shuffle(&mut rng);
-        }
-    }
-
-    /// The next `batch` image indices.
-    pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
-        let mut out = Vec::with_capacity(batch);
-        while out.len() < batch {
-            self.ensure_order();
-            if self.cursor >= self.len {
-                self.epoch += 1;
-                self.cursor = 0;
-                self.order.clear();
-                continue;
-            }
-            out.push(self.order[self.cursor]);
-            self.cursor += 1;
-        }
-        out
     }
 }
 

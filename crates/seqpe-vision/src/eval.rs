@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor};
-use seqpe_core::{AttentionOptions, PeTableCache, PositionEncoding};
+use seqpe_core::{AttentionOptions, PeKind, PeTableCache};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::run::RunDir;
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,7 @@ pub fn accuracy<B: Backend>(
     device: &B::Device,
 ) -> Result<Accuracy> {
     let grid = model.grid_for(size, size)?;
-    let ctx = model.positions.context_cached(&grid, 1, cache, device)?;
+    let ctx = cache.context(&model.positions, &grid, 1, device)?;
     let per_batch = eval_batch_size(grid.len());
     let options = AttentionOptions { query_chunk: 512 };
     let mut acc = Accuracy::default();
@@ -80,7 +80,7 @@ pub struct SizeResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
     pub run: PathBuf,
-    pub pe: String,
+    pub pe: PeKind,
     pub dims: usize,
     pub train_size: usize,
     pub patch: usize,
@@ -173,7 +173,7 @@ pub fn evaluate_run<B: Backend>(
     }
     Ok(EvalReport {
         run: run_path.to_path_buf(),
-        pe: m.pe.clone(),
+        pe: m.pe,
         dims: m.dims,
         train_size: m.image_size,
         patch: m.patch,
@@ -189,9 +189,10 @@ pub fn evaluate_run<B: Backend>(
 /// vectors (sinusoidal is included: its vectors are fixed).
 pub fn position_vectors<B: Backend>(model: &Vit<B>, side: usize) -> Result<Option<Tensor<B, 2>>> {
     let grid = model.grid_for(side * model.patch, side * model.patch)?;
-    Ok(match &model.positions {
-        PositionEncoding::SeqPe(s) => Some(s.table(&grid)?),
-        PositionEncoding::Learned(l) => Some(l.resized(&grid.extent)?),
+    Ok(match model.positions.kind() {
+        PeKind::SeqPe | PeKind::Learned => model
+            .positions
+            .position_vectors(&grid, &model.cls_token.device())?,
         _ => None,
     })
 }

@@ -7,8 +7,6 @@
 //! * [`data`]: Fashion-MNIST / IDX / image-folder sources, augmentation, resizing, batching.
 //! * [`train`]: the training loop (`cargo xtask train-vit`).
 //! * [`eval`]: top-1 accuracy per image size (`cargo xtask eval-vit`), PE similarity maps.
-//! * [`report`]: every PE method trained and evaluated, `docs/results/vision.md` and its plots
-//!   (`cargo xtask report-vision`).
 //! * [`bench`]: images per second per PE method.
 //! * [`config`]: presets `tiny` (Fashion-MNIST, 7×7 grid) and `vit-s` (ViT-S/16 at 224).
 
@@ -17,5 +15,4 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod model;
-pub mod report;
 pub mod train;

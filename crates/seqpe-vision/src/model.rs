@@ -14,19 +14,18 @@
 //! Images of any size divisible by the patch work: the grid (and so the position table) grows
 //! with the image; see [`Vit::grid_for`].
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use seqpe_core::attention::normal_linear;
-use seqpe_core::digits::max_digits_for;
-use seqpe_core::position::{SeqPeConfig, SeqPeInjection};
 use seqpe_core::transformer::{Activation, Transformer, TransformerConfig};
 use seqpe_core::{
     AttentionOptions, AttnMask, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig,
-    PositionGrid, SeqPeEncoderConfig,
+    PositionGrid,
 };
+use seqpe_train::PositionedModel;
 
 use crate::config::ModelSettings;
 
@@ -46,18 +45,6 @@ pub struct Vit<B: Backend> {
     pub patch: usize,
     /// Coordinates of a patch position: 2 = (row, col), 1 = the row-major index.
     pub dims: usize,
-}
-
-/// Parses `--pe` for images (ALiBi is a 1-D causal bias, so not offered here).
-pub fn vision_pe_kind(name: &str) -> Result<PeKind> {
-    let kind: PeKind = name.parse().map_err(|e: String| anyhow!(e))?;
-    match kind {
-        PeKind::Alibi => Err(anyhow!(
-            "`alibi` is a 1-D causal bias; for images choose seqpe, ape, sin, rope, rope2d, \
-             rope-mixed or nope"
-        )),
-        k => Ok(k),
-    }
 }
 
 /// The reference RoPE bases of the ViT baselines (`rotary` 10000, `rotary_2d` class default 100,
@@ -91,38 +78,20 @@ impl ModelSettings {
     /// for the flat index.
     pub fn seqpe_range(&self) -> usize {
         if self.dims == 1 {
-            self.seqpe_max_per_axis * self.seqpe_max_per_axis
+            self.seqpe.max_position * self.seqpe.max_position
         } else {
-            self.seqpe_max_per_axis
+            self.seqpe.max_position
         }
     }
 
     /// The position-encoding configuration these settings describe.
-    pub fn position_config(&self) -> Result<PositionEncodingConfig> {
-        let kind = vision_pe_kind(&self.pe)?;
-        let seqpe = (kind == PeKind::SeqPe)
-            .then(|| -> Result<SeqPeConfig> {
-                let encoder = SeqPeEncoderConfig::new(
-                    self.dims,
-                    max_digits_for(self.seqpe_range()),
-                    self.seqpe_d_model,
-                    self.d_model,
-                    self.seqpe_heads,
-                )
-                .with_n_layers(self.seqpe_layers)
-                .with_resid_dropout(self.seqpe_dropout);
-                let injection: SeqPeInjection =
-                    self.seqpe_inject.parse().map_err(|e: String| anyhow!(e))?;
-                if injection == SeqPeInjection::AttnScalar {
-                    bail!("attn_scalar is the GPT recipe; for the ViT use attn_mul or input_add");
-                }
-                Ok(SeqPeConfig::new(encoder)
-                    .with_injection(injection)
-                    .with_per_layer(self.seqpe_per_layer))
-            })
-            .transpose()?;
-        Ok(PositionEncodingConfig::new(
-            kind,
+    pub fn position_config(&self) -> PositionEncodingConfig {
+        let seqpe = (self.pe == PeKind::SeqPe).then(|| {
+            self.seqpe
+                .config(self.dims, self.seqpe_range(), self.d_model)
+        });
+        PositionEncodingConfig::new(
+            self.pe,
             self.d_model,
             self.n_heads,
             self.n_layers,
@@ -130,11 +99,14 @@ impl ModelSettings {
         )
         .with_prefix(1)
         .with_seqpe(seqpe)
-        .with_rope_base(self.rope_base.unwrap_or(default_rope_base(kind))))
+        .with_rope_base(self.rope_base.unwrap_or(default_rope_base(self.pe)))
     }
 
+    /// A freshly initialised ViT: timm's init (truncated normal 0.02 for linears, the CLS token
+    /// and position tables, zero biases) and PyTorch's `Conv2d` default for the patch embedding
+    /// (uniform ±1/√fan_in), as the reference keeps it.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vit<B>> {
-        if !self.d_model.is_multiple_of(self.n_heads) {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             bail!(
                 "d_model {} is not divisible by n_heads {}",
                 self.d_model,
@@ -149,32 +121,23 @@ impl ModelSettings {
             );
         }
         let d = self.d_model;
-        let normal = Initializer::Normal {
-            mean: 0.0,
-            std: 0.02,
+        let fan_in = self.channels * self.patch * self.patch;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let conv_default = Initializer::Uniform {
+            min: -bound,
+            max: bound,
         };
-        let mut positions = self.position_config()?.init(device);
-        if let (PositionEncoding::SeqPe(s), true) = (&mut positions, self.seqpe_qk_bias != 0.0) {
-            for lin in &mut s.qk {
-                let n = lin.weight.dims()[1];
-                lin.bias = Some(
-                    Initializer::Constant {
-                        value: self.seqpe_qk_bias,
-                    }
-                    .init([n], device),
-                );
-            }
-        }
         Ok(Vit {
-            patch_embed: normal_linear(
-                self.channels * self.patch * self.patch,
-                d,
-                true,
-                0.02,
-                device,
-            ),
-            cls_token: normal.init([d], device),
-            positions,
+            patch_embed: Linear {
+                weight: conv_default.init([fan_in, d], device),
+                bias: Some(conv_default.init([d], device)),
+            },
+            cls_token: Initializer::Normal {
+                mean: 0.0,
+                std: 0.02,
+            }
+            .init([d], device),
+            positions: self.position_config().init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             stack: TransformerConfig::new(d, self.n_heads, self.n_layers)
                 .with_mlp_ratio(self.mlp_ratio)
@@ -189,6 +152,12 @@ impl ModelSettings {
             patch: self.patch,
             dims: self.dims,
         })
+    }
+}
+
+impl<B: Backend> PositionedModel<B> for Vit<B> {
+    fn positions(&self) -> &PositionEncoding<B> {
+        &self.positions
     }
 }
 

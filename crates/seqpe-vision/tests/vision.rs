@@ -4,23 +4,23 @@
 mod common;
 use common::*;
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use rand::SeedableRng;
 use seqpe_core::digits::DigitTokenizer;
-use seqpe_core::training::SeqPeRegularizer;
-use seqpe_core::PeTableCache;
+use seqpe_core::{PeTableCache, SeqPeRegularizer};
 use seqpe_datasets::vision::ImageSet;
-use seqpe_train::optim::{GroupedAdamW, OptimSettings};
+use seqpe_train::fit::{optimizer_for, train_step};
+use seqpe_train::Task;
 use seqpe_vision::data::{
-    augment, load_splits, resize_bilinear, resize_nearest, subset, Augment, Batcher, ImageSampler,
+    augment, load_splits, resize_bilinear, resize_nearest, subset, Augment, Batcher,
 };
 use seqpe_vision::eval::{accuracy, similarity_map};
 use seqpe_vision::model::Vit;
-use seqpe_vision::train::{regularizer_config, train_step};
+use seqpe_vision::train::ClassifyTask;
 
 #[test]
 fn data_pipeline_idx_and_folders() {
-    let dir = temp_dir("data");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let idx = write_idx(&dir, 60, 20);
     let s = load_splits(&ImageSource::Idx(idx.clone()), 28, 1, 10, 0).unwrap();
     assert_eq!((s.train.len, s.valid.len, s.test.len), (50, 10, 20));
@@ -97,14 +97,6 @@ fn data_pipeline_idx_and_folders() {
         // every non-zero pixel is the original shifted by the same offset
         assert!(out.iter().filter(|&&v| v > 0).all(|v| img.contains(v)));
     }
-    let mut sampler = ImageSampler::new(10, 3).unwrap();
-    let mut seen: Vec<usize> = (0..5).flat_map(|_| sampler.next_batch(2)).collect();
-    seen.sort();
-    assert_eq!(
-        seen,
-        (0..10).collect::<Vec<_>>(),
-        "one epoch visits every image once"
-    );
 
     // image folders: train/val layout and a flat layout with every 10th image as test
     let folder = dir.join("folder");
@@ -119,14 +111,13 @@ fn data_pipeline_idx_and_folders() {
     let f = load_splits(&ImageSource::Folder(flat_dir), 28, 3, 2, 0).unwrap();
     assert_eq!((f.train.len + f.valid.len, f.test.len), (22, 2));
     assert_eq!(f.train.channels, 3);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn digit_layout_matches_the_reference() {
     // a 4×4-patch image: patch (2, 3) is "0 2 0 3" with two digits per axis (max 100 per axis)
-    let mut cfg = tiny_config("seqpe", 1);
-    cfg.model.seqpe_max_per_axis = 100;
+    let mut cfg = tiny_config(PeKind::SeqPe, 1);
+    cfg.model.seqpe.max_position = 100;
     cfg.model.image_size = 16;
     let model: Vit<Flex> = cfg.model.init(&DEV).unwrap();
     let enc = &model.positions.seqpe().unwrap().encoder;
@@ -157,39 +148,70 @@ fn digit_layout_matches_the_reference() {
         vec![0, 0, 1, 1]
     );
     // the regularizers use the trained range per axis and the 7×7 window
-    let r = regularizer_config(&tiny_config("seqpe", 1));
+    let c = tiny_config(PeKind::SeqPe, 1);
+    let m = &c.model;
+    let r = m
+        .seqpe
+        .regularizer(m.trained_extent(), m.seqpe_range(), &c.train.regularizer);
     assert_eq!(
         (r.main.window.clone(), r.main.max_per_axis),
         (vec![7, 7], 20)
     );
 }
 
-fn train_on_fixed_images(pe: &str, set: &ImageSet, steps: usize) -> (f64, f64, Vit<AD>) {
+fn train_on_fixed_images(pe: PeKind, set: &ImageSet, steps: usize) -> (f64, f64, Vit<AD>) {
     let mut cfg = tiny_config(pe, steps);
     cfg.model.dims = 2;
-    cfg.model.seqpe_dropout = 0.0;
+    cfg.model.seqpe.dropout = 0.0;
+    cfg.train.weight_decay = 0.0;
     <AD as burn::tensor::backend::Backend>::seed(&DEV, 5);
-    let mut model: Vit<AD> = cfg.model.init(&DEV).unwrap();
-    let mut optim = GroupedAdamW::<AD, Vit<AD>>::new(OptimSettings::default());
-    let mut reg = model
-        .positions
-        .seqpe()
-        .map(|_| SeqPeRegularizer::new(regularizer_config(&cfg), 5));
-    let loss_fn = CrossEntropyLossConfig::new().init(&DEV);
+    let m = &cfg.model;
+    let mut model: Vit<AD> = m.init(&DEV).unwrap();
+    let mut optim = optimizer_for::<AD, Vit<AD>>(&model, &cfg.train);
+    let mut reg = (pe == PeKind::SeqPe).then(|| {
+        SeqPeRegularizer::new(
+            m.seqpe
+                .regularizer(m.trained_extent(), m.seqpe_range(), &cfg.train.regularizer),
+            5,
+        )
+    });
     let batcher = Batcher::new(vec![0.3], vec![0.4]);
+    let no_aug = Augment {
+        crop_padding: 0,
+        hflip: false,
+    };
+    let task = ClassifyTask::new(
+        set.clone(),
+        set.clone(),
+        28,
+        m.trained_extent(),
+        batcher.clone(),
+        no_aug,
+        5,
+        0.0,
+    );
     let idx: Vec<usize> = (0..set.len).collect();
-    let grid = model.grid_for(28, 28).unwrap();
     let mut losses = vec![];
     for step in 0..steps {
-        let (x, y) = batcher.batch::<AD>(set, &idx, 28, None, &DEV);
+        let batch = <ClassifyTask as Task<AD>>::batch(&task, &idx, step, &DEV).unwrap();
         let lr = if step < 5 {
             2e-3 * (step + 1) as f64 / 5.0
         } else {
             2e-3
         };
-        let out = train_step(model, &mut optim, reg.as_mut(), x, y, &loss_fn, &grid, lr).unwrap();
-        model = out.model;
-        losses.push(out.loss);
+        let (next, stats) = train_step(
+            &task,
+            model,
+            &mut optim,
+            reg.as_mut(),
+            batch,
+            set.len,
+            lr,
+            &DEV,
+        )
+        .unwrap();
+        model = next;
+        losses.push(stats.loss);
     }
     let acc = accuracy(
         &model.valid(),
@@ -215,14 +237,14 @@ fn vit_overfits_64_images() {
         channels: 1,
         classes: (0..10).map(|c| c.to_string()).collect(),
     };
-    for pe in ["seqpe", "rope2d"] {
+    for pe in [PeKind::SeqPe, PeKind::Rope2d] {
         let (first, acc, model) = train_on_fixed_images(pe, &set, 120);
         println!("{pe}: first loss {first:.3}, train accuracy {acc:.3}");
         assert!(
             acc >= 0.95,
             "{pe}: accuracy on its 64 training images {acc}"
         );
-        if pe == "seqpe" {
+        if pe == PeKind::SeqPe {
             // SeqPE extrapolates without new parameters: a 4× larger grid still runs
             let big = subset(&set, &[0, 1, 2, 3]);
             let a = accuracy(
@@ -247,9 +269,10 @@ fn vit_overfits_64_images() {
 
 #[test]
 fn evaluation_builds_one_pe_table_per_size() {
-    let dir = temp_dir("eval");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let idx = write_idx(&dir, 48, 24);
-    for (pe, dims) in [("seqpe", 2), ("seqpe", 1), ("ape", 2)] {
+    for (pe, dims) in [(PeKind::SeqPe, 2), (PeKind::SeqPe, 1), (PeKind::Learned, 2)] {
         let run = dir.join(format!("run-{pe}-{dims}"));
         let mut cfg = tiny_config(pe, 2);
         cfg.model.dims = dims;
@@ -262,7 +285,10 @@ fn evaluation_builds_one_pe_table_per_size() {
             &DEV,
         )
         .unwrap();
-        assert_eq!(report.pe_tables_built, if pe == "seqpe" { 3 } else { 0 });
+        assert_eq!(
+            report.pe_tables_built,
+            if pe == PeKind::SeqPe { 3 } else { 0 }
+        );
         assert_eq!(report.results.len(), 3);
         assert_eq!(report.results[2].grid, 28);
         assert!(report
@@ -275,15 +301,15 @@ fn evaluation_builds_one_pe_table_per_size() {
             evaluate_run::<Flex>(&run, &[28], &ImageSource::Idx(idx.clone()), 10, &DEV).unwrap();
         assert_eq!(r.results[0].images, 10);
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn checkpoint_round_trip_gives_identical_logits() {
-    let dir = temp_dir("roundtrip");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     let idx = write_idx(&dir, 40, 10);
     let run = dir.join("run");
-    train::<AD>(tiny_config("seqpe", 3), &options(&run, &idx), &DEV).unwrap();
+    train::<AD>(tiny_config(PeKind::SeqPe, 3), &options(&run, &idx), &DEV).unwrap();
     assert!(run.join("best/model.mpk").is_file() && run.join("checkpoint/model.mpk").is_file());
     let (cfg, a) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
     let (_, b) = load_run::<Flex>(&RunDir::new(&run), &DEV).unwrap();
@@ -304,12 +330,12 @@ fn checkpoint_round_trip_gives_identical_logits() {
         assert_eq!(la, lb, "loading twice gives identical logits at {size}px");
         assert_ne!(la, lf, "the loaded weights are not a fresh init");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn bad_inputs_give_clear_errors() {
-    let dir = temp_dir("bad");
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
     // a corrupt image in a class folder
     let folder = dir.join("corrupt");
     write_png_folder(&folder, &["a", "b"], 10);
@@ -343,7 +369,7 @@ fn bad_inputs_give_clear_errors() {
     // a checkpoint of the wrong shape
     let idx = write_idx(&dir.join("ok"), 30, 10);
     let run = dir.join("r");
-    train::<AD>(tiny_config("ape", 1), &options(&run, &idx), &DEV).unwrap();
+    train::<AD>(tiny_config(PeKind::Learned, 1), &options(&run, &idx), &DEV).unwrap();
     let mut cfg: VisionConfig = RunDir::new(&run).read_config().unwrap();
     cfg.model.d_model = 48;
     seqpe_train::checkpoint::write_json(&RunDir::new(&run).config(), &cfg).unwrap();
@@ -359,7 +385,7 @@ fn bad_inputs_give_clear_errors() {
     );
     assert!(err.is_err());
     let (_, m) = {
-        let c = tiny_config("seqpe", 1);
+        let c = tiny_config(PeKind::SeqPe, 1);
         (c.clone(), c.model.init::<Flex>(&DEV).unwrap())
     };
     let e = m.grid_for(42, 42).unwrap_err();
@@ -368,15 +394,77 @@ fn bad_inputs_give_clear_errors() {
         "{e}"
     );
     let err = train::<AD>(
-        tiny_config("alibi", 1),
+        tiny_config(PeKind::Alibi, 1),
         &options(&dir.join("r2"), &idx),
         &DEV,
     )
     .unwrap_err();
     assert!(err.to_string().contains("alibi"), "{err}");
-    let mut c = tiny_config("seqpe", 1);
+    let mut c = tiny_config(PeKind::SeqPe, 1);
     c.data.valid_images = 500;
     let err = train::<AD>(c, &options(&dir.join("r3"), &idx), &DEV).unwrap_err();
     assert!(err.to_string().contains("valid_images"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The reference's no-weight-decay lists: biases, norms, the CLS token, the CLS position vector
+/// and position tables take no decay; the SeqPE encoder is its own group; matrices (the patch
+/// embedding, attention, MLP, head and SeqPE's per-layer q/k projections) decay.
+#[test]
+fn weight_decay_groups_follow_the_reference() {
+    use seqpe_train::optim::param_ids;
+    for pe in [PeKind::SeqPe, PeKind::Learned, PeKind::RopeMixed] {
+        let cfg = tiny_config(pe, 1);
+        let model: Vit<AD> = cfg.model.init(&DEV).unwrap();
+        let optim = optimizer_for::<AD, Vit<AD>>(&model, &cfg.train);
+        let g = &optim.groups;
+        let decays = |id| !g.no_decay.contains(id) && !g.encoder.contains(id);
+        assert!(g.no_decay.contains(&model.cls_token.id));
+        assert!(decays(&model.patch_embed.weight.id));
+        assert!(!decays(&model.patch_embed.bias.as_ref().unwrap().id));
+        assert!(decays(&model.head.weight.id));
+        let block = &model.stack.blocks[0];
+        assert!(decays(&block.attn.qkv.weight.id) && decays(&block.mlp.fc.weight.id));
+        assert!(g.no_decay.contains(&block.ln1.gamma.id));
+        assert!(g
+            .no_decay
+            .contains(&block.attn.qkv.bias.as_ref().unwrap().id));
+        match &model.positions {
+            seqpe_core::PositionEncoding::SeqPe(s) => {
+                let enc: Vec<_> = param_ids(&s.encoder)
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                assert!(enc.iter().all(|id| g.encoder.contains(id)));
+                assert_eq!(enc.len(), g.encoder.len());
+                assert!(g.no_decay.contains(&s.prefix_pos.as_ref().unwrap().id));
+                assert!(s.qk.iter().all(|l| decays(&l.weight.id)));
+            }
+            seqpe_core::PositionEncoding::Learned(l) => {
+                assert!(g.no_decay.contains(&l.weight.id));
+                assert!(g.encoder.is_empty());
+            }
+            seqpe_core::PositionEncoding::RopeMixed(r) => {
+                assert!(g.no_decay.contains(&r.freqs.id));
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// The patch embedding starts as PyTorch's `Conv2d` default (uniform ±1/√fan_in), not normal(0.02).
+#[test]
+fn patch_embedding_uses_the_conv2d_default_init() {
+    let cfg = tiny_config(PeKind::SeqPe, 1);
+    let model: Vit<Flex> = cfg.model.init(&DEV).unwrap();
+    let fan_in = (cfg.model.channels * cfg.model.patch * cfg.model.patch) as f32;
+    let bound = 1.0 / fan_in.sqrt();
+    let w: Vec<f32> = model.patch_embed.weight.val().into_data().to_vec().unwrap();
+    let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let mean_abs = w.iter().map(|v| v.abs()).sum::<f32>() / w.len() as f32;
+    assert!(max <= bound + 1e-6, "{max} > {bound}");
+    // uniform on ±b has mean |x| = b/2 (normal(0.02) would give 0.016)
+    assert!(
+        (mean_abs - bound / 2.0).abs() < 0.1 * bound,
+        "{mean_abs} vs {bound}"
+    );
 }

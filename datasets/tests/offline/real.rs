@@ -1,6 +1,7 @@
 //! Parses the real fetched data, when the cache holds it. Ignored by default (it needs
 //! `cargo xtask fetch-data text` and `... vision` first); run with
-//! `cargo test -p seqpe-datasets -- --ignored --nocapture`.
+//! `cargo test -p seqpe-datasets -- --ignored --nocapture`. Run so, each test fails (naming the
+//! fetch command) when its data is missing, rather than passing without checking anything.
 
 use seqpe_datasets::cache::DataDir;
 use seqpe_datasets::text::{self, count_words};
@@ -15,11 +16,16 @@ fn data_dir() -> DataDir {
 }
 
 #[test]
-#[ignore = "needs the real data: run `cargo xtask fetch-data text` and `... vision` first"]
-fn real_cached_data() {
+#[ignore = "needs the real text data: run `cargo xtask fetch-data text` first"]
+fn real_cached_text_data() {
     let dir = data_dir();
-    let mut checked = 0;
-    if DataDir::is_complete(&dir.brown_dir()) && DataDir::is_complete(&dir.austen_dir()) {
+    assert!(
+        DataDir::is_complete(&dir.brown_dir()) && DataDir::is_complete(&dir.austen_dir()),
+        "the text data is not cached under {}: run `cargo xtask fetch-data text` first (or set \
+         SEQPE_DATA); this test checks the real data and must not pass without it",
+        dir.root().display()
+    );
+    {
         let brown = text::load_brown(&dir.brown_dir()).unwrap();
         let brown_words: usize = brown.iter().map(|d| count_words(&d.text)).sum();
         println!("brown: {} documents, {brown_words} words", brown.len());
@@ -60,11 +66,20 @@ fn real_cached_data() {
             s.test.len()
         );
         assert_eq!(s.train.len(), 504);
-        checked += 1;
-    } else {
-        println!("text data not cached under {}", dir.root().display());
     }
-    if DataDir::is_complete(&dir.fashion_mnist_dir()) {
+}
+
+#[test]
+#[ignore = "needs the real images: run `cargo xtask fetch-data vision` first"]
+fn real_cached_vision_data() {
+    let dir = data_dir();
+    assert!(
+        DataDir::is_complete(&dir.fashion_mnist_dir()),
+        "Fashion-MNIST is not cached under {}: run `cargo xtask fetch-data vision` first (or set \
+         SEQPE_DATA); this test checks the real data and must not pass without it",
+        dir.root().display()
+    );
+    {
         let (train, test) = vision::fashion_mnist(&dir).unwrap();
         println!(
             "fashion-mnist: train {} × {}×{}×{}, test {}; train class counts {:?}",
@@ -79,9 +94,5 @@ fn real_cached_data() {
         assert_eq!((train.height, train.width, train.channels), (28, 28, 1));
         assert!(train.class_counts().iter().all(|&c| c == 6_000));
         assert!(test.class_counts().iter().all(|&c| c == 1_000));
-        checked += 1;
-    } else {
-        println!("vision data not cached under {}", dir.root().display());
     }
-    println!("checked {checked} of 2 datasets");
 }

@@ -25,18 +25,46 @@ pub fn alibi_slopes(n: usize) -> Vec<f64> {
     slopes
 }
 
+/// Where the ALiBi bias enters the logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlibiForm {
+    /// Press et al.: `q·k/√d_h − slope·(i − j)` (the default: the standard, stronger baseline).
+    #[default]
+    Standard,
+    /// The SeqPE reference code: the bias is added before the `1/√d_h` scaling, i.e. every slope
+    /// is divided by `√d_h`.
+    Reference,
+}
+
 /// ALiBi for causal sequences (no parameters).
 #[derive(Module, Debug)]
 pub struct Alibi<B: Backend> {
     pub n_heads: usize,
+    /// Multiplies the standard slopes (1, or `1/√d_h` for [`AlibiForm::Reference`]).
+    pub slope_scale: f64,
     _backend: PhantomData<B>,
 }
 
 impl<B: Backend> Alibi<B> {
+    /// The standard form ([`AlibiForm::Standard`]).
     pub fn new(n_heads: usize) -> Self {
         Self {
             n_heads,
+            slope_scale: 1.0,
             _backend: PhantomData,
+        }
+    }
+
+    /// ALiBi in the given form for heads of size `head_dim`.
+    pub fn with_form(n_heads: usize, head_dim: usize, form: AlibiForm) -> Self {
+        let slope_scale = match form {
+            AlibiForm::Standard => 1.0,
+            AlibiForm::Reference => 1.0 / (head_dim as f64).sqrt(),
+        };
+        Self {
+            slope_scale,
+            ..Self::new(n_heads)
         }
     }
 
@@ -53,7 +81,7 @@ impl<B: Backend> Alibi<B> {
         }
         let slopes: Vec<f32> = alibi_slopes(self.n_heads)
             .into_iter()
-            .map(|s| s as f32)
+            .map(|s| (s * self.slope_scale) as f32)
             .collect();
         let slopes = Tensor::from_data(TensorData::new(slopes, [1, self.n_heads, 1, 1]), device);
         Ok(PositionContext {

@@ -24,34 +24,41 @@ mod rope;
 mod seqpe;
 mod sinusoidal;
 
-pub use alibi::{alibi_slopes, Alibi};
+pub use alibi::{alibi_slopes, Alibi, AlibiForm};
 pub use grid::PositionGrid;
 pub use learned::LearnedPositions;
 pub use rope::{Rope, RopeMixed};
-pub use seqpe::{SeqPeConfig, SeqPeInjection, SeqPePositions};
+pub use seqpe::{SeqPeConfig, SeqPeInjection, SeqPePositions, SeqPeSettings};
 pub use sinusoidal::{sinusoidal_table, Sinusoidal};
 
 use core::marker::PhantomData;
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use crate::attention::LayerPosition;
 use crate::digits::DigitError;
-use crate::table::PeTableCache;
 
-/// Which position encoding a model uses.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+/// Which position encoding a model uses. Serialised (in `config.json`) by its command-line name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PeKind {
+    #[serde(rename = "seqpe")]
     SeqPe,
+    #[serde(rename = "ape", alias = "learned")]
     Learned,
+    #[serde(rename = "sin")]
     Sinusoidal,
+    #[serde(rename = "rope")]
     Rope,
+    #[serde(rename = "rope2d")]
     Rope2d,
+    #[serde(rename = "rope-mixed")]
     RopeMixed,
+    #[serde(rename = "alibi")]
     Alibi,
+    #[serde(rename = "nope")]
     None,
 }
 
@@ -80,6 +87,12 @@ impl PeKind {
         PeKind::Alibi,
         PeKind::None,
     ];
+}
+
+impl std::fmt::Display for PeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for PeKind {
@@ -131,6 +144,9 @@ pub struct PositionEncodingConfig {
     pub rope_base: f64,
     #[config(default = 0.02)]
     pub init_std: f64,
+    /// Where ALiBi's bias enters (standard, or the reference's before-scaling form).
+    #[config(default = "AlibiForm::Standard")]
+    pub alibi_form: AlibiForm,
 }
 
 impl PositionEncodingConfig {
@@ -168,7 +184,9 @@ impl PositionEncodingConfig {
                 self.rope_base,
                 device,
             )),
-            PeKind::Alibi => PositionEncoding::Alibi(Alibi::new(self.n_heads)),
+            PeKind::Alibi => {
+                PositionEncoding::Alibi(Alibi::with_form(self.n_heads, head_dim, self.alibi_form))
+            }
             PeKind::None => PositionEncoding::None(NoPosition::default()),
         }
     }
@@ -277,7 +295,7 @@ impl<B: Backend> PositionEncoding<B> {
     /// The position context for `grid`, tiled to `batch` rows. `seqpe_table` may hold the SeqPE
     /// encoder output for the grid positions (`[groups * n, out_dim]`, see
     /// [`PositionGrid::flat_positions`]) when it was computed elsewhere (one merged encoder pass in
-    /// training, or a [`PeTableCache`] in inference); other encodings ignore it.
+    /// training, or a [`crate::PeTableCache`] in inference); other encodings ignore it.
     pub fn context(
         &self,
         grid: &PositionGrid,
@@ -297,19 +315,45 @@ impl<B: Backend> PositionEncoding<B> {
         Ok(ctx.tiled(batch))
     }
 
-    /// Inference: like [`Self::context`], with the SeqPE table taken from (or added to) `cache`.
-    pub fn context_cached(
+    /// Parameters that take no weight decay beyond the usual 1-D ones (biases, norms): learned
+    /// position tables, the SeqPE prefix (CLS) position vectors and RoPE-Mixed frequencies —
+    /// timm's `no_weight_decay()` list (`pos_embed`, `cls_token`, `freqs`). The SeqPE encoder is
+    /// a separate optimizer group (see [`Self::seqpe`]); its projections `qk` do decay.
+    pub fn no_decay_params(&self) -> Vec<ParamId> {
+        match self {
+            PositionEncoding::Learned(l) => vec![l.weight.id],
+            PositionEncoding::SeqPe(s) => s.prefix_pos.iter().map(|p| p.id).collect(),
+            PositionEncoding::RopeMixed(r) => vec![r.freqs.id],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The per-position vectors of `grid` (prefix tokens excluded), `[groups * grid_len, d]`, for
+    /// the encodings that have them: SeqPE (the encoder output), learned (the table, resized as
+    /// at inference) and sinusoidal; `None` for the encodings that act inside attention only.
+    /// Diagnostics use it to measure how distinct the positions are.
+    pub fn position_vectors(
         &self,
         grid: &PositionGrid,
-        batch: usize,
-        cache: &PeTableCache<B>,
         device: &B::Device,
-    ) -> Result<PositionContext<B>, PositionError> {
-        let table = match self {
-            PositionEncoding::SeqPe(s) => Some(cache.get_or_build(&s.encoder, grid)?),
+    ) -> Result<Option<Tensor<B, 2>>, PositionError> {
+        Ok(match self {
+            PositionEncoding::SeqPe(s) => Some(s.table(grid)?),
+            PositionEncoding::Learned(l) => {
+                if !grid.is_at_origin() {
+                    return Ok(None);
+                }
+                Some(l.resized(&grid.extent)?)
+            }
+            PositionEncoding::Sinusoidal(s) => {
+                let ctx = s.context(&PositionGrid::new(0, grid.extent.clone()), device);
+                ctx.input.map(|t| {
+                    let [g, n, d] = t.dims();
+                    t.reshape([g * n, d])
+                })
+            }
             _ => None,
-        };
-        self.context(grid, batch, table, device)
+        })
     }
 }
 

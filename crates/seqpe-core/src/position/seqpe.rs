@@ -15,18 +15,37 @@ use burn::tensor::Tensor;
 
 use super::{LayerPositions, PositionContext, PositionError, PositionGrid};
 use crate::attention::{linear_2d, normal_linear, LayerPosition};
+use crate::digits::max_digits_for;
 use crate::encoder::{SeqPeEncoder, SeqPeEncoderConfig};
 
 /// Largest `[groups, heads, t, t]` bias (elements) built for `attn_scalar`; above it the
 /// equivalent widened q/k form is used.
 pub const DENSE_BIAS_MAX_ELEMENTS: usize = 16 << 20;
 
-/// How SeqPE enters the main model.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+/// How SeqPE enters the main model. Serialised by its command-line name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SeqPeInjection {
     InputAdd,
     AttnScalar,
     AttnMul,
+}
+
+impl SeqPeInjection {
+    /// The command-line name (`input_add`, `attn_scalar`, `attn_mul`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InputAdd => "input_add",
+            Self::AttnScalar => "attn_scalar",
+            Self::AttnMul => "attn_mul",
+        }
+    }
+}
+
+impl std::fmt::Display for SeqPeInjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for SeqPeInjection {
@@ -58,6 +77,13 @@ pub struct SeqPeConfig {
     pub no_projection: bool,
     #[config(default = 0.02)]
     pub init_std: f64,
+    /// Initial bias of the q/k projections (0 = the reference). With `attn_mul`, 1 starts
+    /// `q ⊙ p_q` close to plain attention instead of near zero.
+    #[config(default = 0.0)]
+    pub qk_bias: f64,
+    /// Multiplies the `attn_scalar` term `p_q·p_k` (the reference's `seqpe_scalar_scale`, 1.0).
+    #[config(default = 1.0)]
+    pub scalar_scale: f64,
 }
 
 impl SeqPeConfig {
@@ -81,7 +107,18 @@ impl SeqPeConfig {
         SeqPePositions {
             encoder: self.encoder.init(device),
             qk: (0..projections)
-                .map(|_| normal_linear(d_model, 2 * d_model, true, self.init_std, device))
+                .map(|_| {
+                    let mut lin = normal_linear(d_model, 2 * d_model, true, self.init_std, device);
+                    if self.qk_bias != 0.0 {
+                        lin.bias = Some(
+                            Initializer::Constant {
+                                value: self.qk_bias,
+                            }
+                            .init([2 * d_model], device),
+                        );
+                    }
+                    lin
+                })
                 .collect(),
             prefix_pos: (prefix > 0).then(|| {
                 Initializer::Normal {
@@ -92,7 +129,117 @@ impl SeqPeConfig {
             }),
             injection: self.injection,
             n_heads,
+            scalar_scale: self.scalar_scale,
         }
+    }
+}
+
+/// The SeqPE settings of a main model (GPT or ViT), as they appear in a run configuration:
+/// flattened into the model's settings, so `config.json` and `--set model.seqpe_d_model=…` use the
+/// `seqpe_` names. [`Self::config`] is the one place that turns them into a [`SeqPeConfig`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeqPeSettings {
+    /// Encoder width, heads and layers (reference: text 768/12/2, ViT-S 384/6/2).
+    #[serde(rename = "seqpe_d_model")]
+    pub d_model: usize,
+    #[serde(rename = "seqpe_heads")]
+    pub heads: usize,
+    #[serde(rename = "seqpe_layers")]
+    pub layers: usize,
+    /// The trained range per coordinate (`pe_max_position`: text 20000; ViT 100 per axis); the
+    /// digit width follows from it.
+    #[serde(rename = "seqpe_max_position", alias = "seqpe_max_per_axis")]
+    pub max_position: usize,
+    /// Residual dropout of the encoder (reference 0.1).
+    #[serde(rename = "seqpe_dropout")]
+    pub dropout: f64,
+    /// How SeqPE enters the model: `attn_scalar` (GPT recipe), `attn_mul` (ViT recipe), `input_add`.
+    #[serde(rename = "seqpe_inject")]
+    pub inject: SeqPeInjection,
+    /// One q/k projection per layer (the ViT's `multi`) instead of one shared (the GPT's `single`).
+    #[serde(rename = "seqpe_per_layer", default)]
+    pub per_layer: bool,
+    /// Initial bias of the q/k projections (0 = reference; see [`SeqPeConfig::qk_bias`]).
+    #[serde(rename = "seqpe_qk_bias", default)]
+    pub qk_bias: f64,
+    /// Scale of the `attn_scalar` term (reference `seqpe_scalar_scale` = 1).
+    #[serde(rename = "seqpe_scalar_scale", default = "one")]
+    pub scalar_scale: f64,
+    /// `None`: the reference init (std 0.02 everywhere). `Some(w)`: the positional path — the
+    /// encoder's `out_proj` and the q/k projections — starts as the reference's does at width `w`
+    /// (std `0.02·√(w / fan_in)`), so a narrow model's position term is not ~(w/width)× weaker.
+    #[serde(rename = "seqpe_init_width", default)]
+    pub init_width: Option<usize>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl SeqPeSettings {
+    /// The reference settings for an encoder of width `d_model` (`d_model/64` heads, 2 layers,
+    /// dropout 0.1, reference init) with the given trained range and injection.
+    pub fn reference(d_model: usize, max_position: usize, inject: SeqPeInjection) -> Self {
+        Self {
+            d_model,
+            heads: (d_model / 64).max(1),
+            layers: 2,
+            max_position,
+            dropout: 0.1,
+            inject,
+            per_layer: inject == SeqPeInjection::AttnMul,
+            qk_bias: 0.0,
+            scalar_scale: 1.0,
+            init_width: None,
+        }
+    }
+
+    /// The SeqPE configuration of a main model of width `model_width` whose positions have `dims`
+    /// coordinates, each in `0..range` (text: `max_position`; ViT (row, col): `max_position`;
+    /// ViT flat index: `max_position²`).
+    pub fn config(&self, dims: usize, range: usize, model_width: usize) -> SeqPeConfig {
+        let std_for = |fan_in: usize| match self.init_width {
+            Some(w) => 0.02 * (w as f64 / fan_in as f64).sqrt(),
+            None => 0.02,
+        };
+        let encoder = SeqPeEncoderConfig::new(
+            dims,
+            max_digits_for(range),
+            self.d_model,
+            model_width,
+            self.heads,
+        )
+        .with_n_layers(self.layers)
+        .with_resid_dropout(self.dropout)
+        .with_out_init_std(Some(std_for(self.d_model)));
+        SeqPeConfig::new(encoder)
+            .with_injection(self.inject)
+            .with_per_layer(self.per_layer)
+            .with_qk_bias(self.qk_bias)
+            .with_scalar_scale(self.scalar_scale)
+            .with_init_std(std_for(model_width))
+    }
+
+    /// The encoder's head-chunk count for the distillation loss (`pe_embed_dim / 64`).
+    pub fn distill_chunks(&self) -> usize {
+        (self.d_model / 64).max(1)
+    }
+
+    /// The regularizers of a main model trained on `window` (`[block]`, `[rows, cols]`) whose
+    /// coordinates range over `0..range` (see [`Self::config`]), with the given sizes.
+    pub fn regularizer(
+        &self,
+        window: Vec<usize>,
+        range: usize,
+        sizes: &crate::training::RegularizerSettings,
+    ) -> crate::training::RegularizerConfig {
+        crate::training::RegularizerConfig::new(
+            window,
+            range,
+            max_digits_for(range),
+            self.distill_chunks(),
+            sizes,
+        )
     }
 }
 
@@ -106,6 +253,8 @@ pub struct SeqPePositions<B: Backend> {
     pub prefix_pos: Option<Param<Tensor<B, 2>>>,
     pub injection: SeqPeInjection,
     pub n_heads: usize,
+    /// Multiplies the `attn_scalar` term.
+    pub scalar_scale: f64,
 }
 
 impl<B: Backend> SeqPePositions<B> {
@@ -158,6 +307,10 @@ impl<B: Backend> SeqPePositions<B> {
             let (q, k) = (heads(q), heads(k));
             match self.injection {
                 SeqPeInjection::AttnMul => LayerPosition::Multiply { q, k },
+                _ if self.scalar_scale != 1.0 => LayerPosition::ScalarProduct {
+                    q: q * self.scalar_scale,
+                    k,
+                },
                 _ => LayerPosition::ScalarProduct { q, k },
             }
         };

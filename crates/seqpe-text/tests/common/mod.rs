@@ -8,6 +8,7 @@ pub use burn::backend::flex::FlexDevice;
 pub use burn::backend::{Autodiff, Flex};
 pub use burn::module::AutodiffModule;
 pub use burn::tensor::{Int, Tensor, TensorData};
+pub use seqpe_core::PeKind;
 pub use seqpe_datasets::text::Document;
 pub use seqpe_text::config::TextConfig;
 pub use seqpe_text::data::{eval_chunks, train_tokenizer, TokenStream};
@@ -21,11 +22,9 @@ pub const DEV: FlexDevice = FlexDevice;
 /// The opening of *Pride and Prejudice* (public domain), a short real passage.
 pub const AUSTEN: &str = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. However little known the feelings or views of such a man may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered the rightful property of some one or other of their daughters. \"My dear Mr. Bennet,\" said his lady to him one day, \"have you heard that Netherfield Park is let at last?\" Mr. Bennet replied that he had not. \"But it is,\" returned she; \"for Mrs. Long has just been here, and she told me all about it.\" Mr. Bennet made no answer. \"Do you not want to know who has taken it?\" cried his wife impatiently. \"You want to tell me, and I have no objection to hearing it.\" This was invitation enough.";
 
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seqpe-text-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A temporary folder, removed when the returned guard is dropped (also when a test fails).
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 /// A flat folder of .txt files: the last is test, the second last valid.
@@ -42,30 +41,31 @@ pub fn write_corpus(dir: &Path) -> PathBuf {
     corpus
 }
 
-pub fn tiny_config(pe: &str, steps: usize) -> TextConfig {
+pub fn tiny_config(pe: PeKind, steps: usize) -> TextConfig {
     let mut cfg = TextConfig::preset("tiny").unwrap();
-    cfg.model.pe = pe.into();
+    cfg.model.pe = pe;
     cfg.model.vocab_size = 300;
     cfg.model.d_model = 32;
     cfg.model.n_heads = 2;
     cfg.model.n_layers = 1;
     cfg.model.block_size = 16;
-    cfg.model.seqpe_d_model = 16;
-    cfg.model.seqpe_max_position = 1000;
+    cfg.model.seqpe.d_model = 16;
+    cfg.model.seqpe.max_position = 1000;
     cfg.train.batch_size = 4;
     cfg.train.steps = steps;
     cfg.train.warmup_steps = 2;
     cfg.train.lr = 3e-3;
     cfg.train.eval_every = 1000;
-    cfg.train.eval_blocks = 4;
+    cfg.train.valid_limit = 4;
     cfg.train.checkpoint_every = 3;
-    cfg.train.contrastive_batch = 4;
-    cfg.train.contrastive_candidates = 8;
-    cfg.train.distill_windows = 2;
-    cfg.train.distill_per_window = 8;
-    cfg.train.shift_windows = 2;
-    cfg.train.shift_pool = 16;
-    cfg.train.shift_rate = 0.3;
+    let r = &mut cfg.train.regularizer;
+    r.contrastive_batch = 4;
+    r.contrastive_candidates = 8;
+    r.distill_windows = 2;
+    r.distill_per_window = 8;
+    r.shift_windows = 2;
+    r.shift_pool = 16;
+    r.shift_rate = 0.3;
     cfg
 }
 
@@ -76,7 +76,7 @@ pub fn options(run: &Path, corpus: &Path) -> TrainOptions {
         corpus: CorpusSource::Dir(corpus.to_path_buf()),
         tokenizer: None,
         stop_after: None,
-        extend_to: None,
+        overrides: vec![],
     }
 }
 

@@ -9,6 +9,7 @@ pub use burn::backend::flex::FlexDevice;
 pub use burn::backend::{Autodiff, Flex};
 pub use burn::module::AutodiffModule;
 pub use burn::tensor::{Int, Tensor, TensorData};
+pub use seqpe_core::PeKind;
 pub use seqpe_train::run::RunDir;
 pub use seqpe_vision::config::VisionConfig;
 pub use seqpe_vision::data::ImageSource;
@@ -18,11 +19,9 @@ pub use seqpe_vision::train::{train, TrainOptions};
 pub type AD = Autodiff<Flex>;
 pub const DEV: FlexDevice = FlexDevice;
 
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seqpe-vision-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A temporary folder, removed when the returned guard is dropped (also when a test fails).
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 /// A small deterministic generator (the tests need no `rand` dependency of their own).
@@ -140,27 +139,28 @@ pub fn write_png_folder(root: &Path, classes: &[&str], per_class: usize) {
 }
 
 /// A tiny ViT (2 layers, width 32) on the synthetic 28×28 images with small regularizer batches.
-pub fn tiny_config(pe: &str, steps: usize) -> VisionConfig {
+pub fn tiny_config(pe: PeKind, steps: usize) -> VisionConfig {
     let mut cfg = VisionConfig::preset("tiny").unwrap();
-    cfg.model.pe = pe.into();
+    cfg.model.pe = pe;
     cfg.model.d_model = 32;
     cfg.model.n_heads = 2;
     cfg.model.n_layers = 2;
-    cfg.model.seqpe_d_model = 16;
-    cfg.model.seqpe_max_per_axis = 20;
+    cfg.model.seqpe.d_model = 16;
+    cfg.model.seqpe.max_position = 20;
     cfg.train.batch_size = 16;
     cfg.train.steps = steps;
     cfg.train.warmup_steps = 2;
     cfg.train.lr = 3e-3;
     cfg.train.eval_every = 1000;
     cfg.train.checkpoint_every = 3;
-    cfg.train.contrastive_batch = 4;
-    cfg.train.contrastive_candidates = 8;
-    cfg.train.distill_windows = 2;
-    cfg.train.distill_per_window = 8;
-    cfg.train.shift_windows = 2;
-    cfg.train.shift_pool = 16;
-    cfg.train.shift_rate = 0.3;
+    let r = &mut cfg.train.regularizer;
+    r.contrastive_batch = 4;
+    r.contrastive_candidates = 8;
+    r.distill_windows = 2;
+    r.distill_per_window = 8;
+    r.shift_windows = 2;
+    r.shift_pool = 16;
+    r.shift_rate = 0.3;
     cfg.data.valid_images = 16;
     cfg.data.crop_padding = 2;
     cfg.data.hflip = true;
@@ -175,6 +175,7 @@ pub fn options(run: &Path, idx: &Path) -> TrainOptions {
         resume: false,
         source: ImageSource::Idx(idx.to_path_buf()),
         stop_after: None,
+        overrides: vec![],
     }
 }
 

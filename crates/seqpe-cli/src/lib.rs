@@ -1,0 +1,18 @@
+//! The commands behind the `seqpe` binary (and so behind `cargo xtask`).
+//!
+//! Where to start: `src/main.rs` lists the commands. Each modality's commands live in
+//! [`text_cmd`] / [`vision_cmd`] and share [`args::RunArgs`] (preset, config file, `--set`, run
+//! folder, resume, stop-after) and the typed choices of [`args`]; the result pages are written by
+//! [`report_text`] / [`report_vision`] with the helpers of [`report`] and [`plot`];
+//! [`backend`] starts the chosen Burn backend.
+
+pub mod args;
+pub mod backend;
+pub mod plot;
+pub mod report;
+pub mod report_text;
+#[cfg(feature = "vision")]
+pub mod report_vision;
+pub mod text_cmd;
+#[cfg(feature = "vision")]
+pub mod vision_cmd;

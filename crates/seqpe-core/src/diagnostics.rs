@@ -1,0 +1,113 @@
+//! How distinct a position table is: a cheap number to watch during training.
+//!
+//! A position encoding that carries information gives different positions different vectors.
+//! After subtracting the table's mean vector (a component every position shares tells attention
+//! nothing about position), [`table_stats`] reports the mean and the smallest cosine similarity
+//! between the positions, and the participation ratio `(Σλ)² / Σλ²` of the covariance spectrum,
+//! an effective rank (1 when every position differs along a single direction, up to the width
+//! when the differences fill every dimension equally).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Distinctness of the rows of a position table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TableStats {
+    /// Mean cosine similarity between distinct (mean-centred) positions.
+    pub mean_cosine: f64,
+    /// Smallest cosine similarity between two (mean-centred) positions.
+    pub min_cosine: f64,
+    /// Participation ratio of the centred table's covariance (effective rank).
+    pub participation_ratio: f64,
+    /// Root-mean-square norm of the rows before centring.
+    pub rms_norm: f64,
+}
+
+/// Statistics of a `[n, d]` table (`n ≥ 2`).
+pub fn table_stats<B: Backend>(table: Tensor<B, 2>) -> TableStats {
+    let [n, d] = table.dims();
+    let values: Vec<f32> = table
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("a float table");
+    stats_of(&values, n, d)
+}
+
+/// [`table_stats`] on a row-major host buffer.
+pub fn stats_of(values: &[f32], n: usize, d: usize) -> TableStats {
+    assert!(n >= 2 && values.len() == n * d, "need at least two rows");
+    let rows: Vec<&[f32]> = values.chunks(d).collect();
+    let rms_norm = (rows
+        .iter()
+        .map(|r| r.iter().map(|&x| (x as f64).powi(2)).sum::<f64>())
+        .sum::<f64>()
+        / n as f64)
+        .sqrt();
+    let mut mean = vec![0f64; d];
+    for r in &rows {
+        for (m, &x) in mean.iter_mut().zip(r.iter()) {
+            *m += x as f64 / n as f64;
+        }
+    }
+    let centred: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().zip(&mean).map(|(&x, m)| x as f64 - m).collect())
+        .collect();
+    let norms: Vec<f64> = centred
+        .iter()
+        .map(|r| r.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12))
+        .collect();
+    // Gram matrix of the centred rows: cosines from it, and tr(C), ‖C‖_F² of the covariance
+    // C = XᵀX equal tr(G), ‖G‖_F² of G = XXᵀ.
+    let (mut sum_cos, mut min_cos, mut pairs) = (0f64, f64::MAX, 0usize);
+    let (mut trace, mut frob) = (0f64, 0f64);
+    for i in 0..n {
+        for j in i..n {
+            let g: f64 = centred[i].iter().zip(&centred[j]).map(|(a, b)| a * b).sum();
+            if i == j {
+                trace += g;
+                frob += g * g;
+            } else {
+                frob += 2.0 * g * g;
+                let c = g / (norms[i] * norms[j]);
+                sum_cos += c;
+                min_cos = min_cos.min(c);
+                pairs += 1;
+            }
+        }
+    }
+    TableStats {
+        mean_cosine: sum_cos / pairs as f64,
+        min_cosine: min_cos,
+        participation_ratio: if frob > 0.0 {
+            trace * trace / frob
+        } else {
+            0.0
+        },
+        rms_norm,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_rows_and_orthogonal_rows() {
+        // rows along one direction (plus a shared offset): effective rank 1, cosines ±1
+        let line: Vec<f32> = (0..4).flat_map(|i| [5.0 + i as f32, 5.0]).collect();
+        let s = stats_of(&line, 4, 2);
+        assert!((s.participation_ratio - 1.0).abs() < 1e-9, "{s:?}");
+        assert!((s.min_cosine + 1.0).abs() < 1e-9);
+        // a centred simplex in 3-D (4 orthonormal basis rows minus their mean): rank 3
+        let eye: Vec<f32> = (0..4)
+            .flat_map(|i| (0..4).map(move |j| if i == j { 1.0 } else { 0.0 }))
+            .collect();
+        let s = stats_of(&eye, 4, 4);
+        assert!((s.participation_ratio - 3.0).abs() < 1e-9, "{s:?}");
+        assert!((s.mean_cosine + 1.0 / 3.0).abs() < 1e-9);
+        assert!((s.rms_norm - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,457 @@
+//! [`fit`]: the one training loop of seqpe. Text, vision and QA fine-tuning are [`Task`]s of it.
+//!
+//! The split follows Burn's `TrainStep`/`ValidStep`: a task knows its data and its loss; the loop
+//! owns everything else, the same for every model:
+//!
+//! * the epoch order of the training examples ([`EpochSampler`]) and the per-step RNG seed;
+//! * the position context of each step: for SeqPE, one merged encoder pass of the
+//!   [`SeqPeRegularizer`] (main positions — possibly randomly shifted — pivots, candidates,
+//!   students) gives both the table and `w_ct·L_ct + w_kd·L_kd`;
+//! * the learning-rate schedule and [`GroupedAdamW`] (encoder group, decayed and undecayed main
+//!   groups, separate clipping);
+//! * a non-finite loss stops the run *before* any update, naming the step;
+//! * progress (loss, regularizer losses, ranking accuracy, throughput), one `metrics.jsonl` line
+//!   per step (plus gradient norms) and per validation (plus how distinct the position table
+//!   is, [`table_stats`]);
+//! * validation every `eval_every` steps and after the last, keeping the best model;
+//! * atomic checkpoints every `checkpoint_every` steps, after the last and at `--stop-after`;
+//!   exact resume (weights, optimizer, samplers, RNG seeds, wall time; `metrics.jsonl` cut back
+//!   to the checkpoint so no step is logged twice).
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use seqpe_core::diagnostics::{table_stats, TableStats};
+use seqpe_core::{
+    PositionContext, PositionEncoding, PositionGrid, RegularizerConfig, SeqPeRegularizer,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{write_dir_atomically, write_json};
+use crate::optim::{param_ids, GradNorms, GroupedAdamW, ParamGroups};
+use crate::progress::Progress;
+use crate::run::{load_checkpoint, save_checkpoint, save_model, RunDir};
+use crate::sampler::EpochSampler;
+use crate::settings::TrainSettings;
+
+/// A model with one position-encoding seam (the GPT, the ViT).
+pub trait PositionedModel<B: Backend> {
+    fn positions(&self) -> &PositionEncoding<B>;
+}
+
+/// Whether a validation metric is better when lower (perplexity) or higher (accuracy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Goal {
+    Minimize,
+    Maximize,
+}
+
+/// One validation result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// Its key in `metrics.jsonl` (`valid_ppl`, `valid_top1`, `valid_answer_ppl`).
+    pub name: String,
+    pub value: f64,
+    pub goal: Goal,
+}
+
+impl Metric {
+    pub fn new(name: &str, value: f64, goal: Goal) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            goal,
+        }
+    }
+
+    /// Whether this result beats `best` (a NaN never does).
+    pub fn better_than(&self, best: Option<f64>) -> bool {
+        if !self.value.is_finite() {
+            return false;
+        }
+        match (best, self.goal) {
+            (None, _) => true,
+            (Some(b), Goal::Minimize) => self.value < b,
+            (Some(b), Goal::Maximize) => self.value > b,
+        }
+    }
+}
+
+/// What the loop needs to know about a task: its examples, its positions and its loss.
+pub trait Task<B: AutodiffBackend> {
+    type Model: AutodiffModule<B, InnerModule: PositionedModel<B::InnerBackend>>
+        + PositionedModel<B>;
+    type Batch;
+
+    /// Training examples (blocks, images, questions); the epoch sampler shuffles `0..len`.
+    fn train_len(&self) -> usize;
+    /// Where the tokens of every training batch sit when unshifted (the regularizer may shift
+    /// them).
+    fn grid(&self) -> &PositionGrid;
+    /// The batch of these example indices at `step` (which seeds any augmentation).
+    fn batch(&self, indices: &[usize], step: usize, device: &B::Device) -> Result<Self::Batch>;
+    /// The task loss of a batch (a scalar) with the given position context.
+    fn loss(
+        &self,
+        model: &Self::Model,
+        batch: Self::Batch,
+        positions: &PositionContext<B>,
+    ) -> Tensor<B, 1>;
+    /// Validation of the current weights.
+    fn validate(
+        &self,
+        model: &<Self::Model as AutodiffModule<B>>::InnerModule,
+        device: &B::Device,
+    ) -> Result<Metric>;
+    /// What one example counts for throughput: (`"tokens"`, block size) or (`"images"`, 1).
+    fn unit(&self) -> (&'static str, usize);
+}
+
+/// Where a run writes and how it starts and stops.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub run: RunDir,
+    /// Continue from the run's latest checkpoint.
+    pub resume: bool,
+    /// Stop (with a checkpoint) once this step is reached; the run stays resumable.
+    pub stop_after: Option<usize>,
+    /// The progress label (`train-text`, `train-vit`, `train-qa`).
+    pub label: String,
+}
+
+/// Loop state saved with each checkpoint besides weights and optimizer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitState {
+    pub step: usize,
+    pub best: Option<f64>,
+    pub sampler: EpochSampler,
+    pub regularizer: Option<SeqPeRegularizer>,
+    /// Training examples consumed.
+    pub seen: u64,
+    /// Training wall time summed over every session of the run, up to this checkpoint.
+    pub seconds: f64,
+}
+
+/// What a run reports (`summary.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitSummary {
+    pub steps: usize,
+    pub final_loss: f64,
+    /// The validation metric's name and its best and last values.
+    pub metric: String,
+    pub best_valid: Option<f64>,
+    pub last_valid: Option<f64>,
+    /// Wall time of this session.
+    pub seconds: f64,
+    /// Wall time over every session of the run.
+    pub total_seconds: f64,
+    /// `tokens` or `images`, and how many per second in this session.
+    pub unit: String,
+    pub per_second: f64,
+    pub train_examples: usize,
+    pub epochs: f64,
+}
+
+/// Exponential moving averages for the progress line.
+#[derive(Default)]
+struct Ema(Option<f64>);
+
+impl Ema {
+    fn push(&mut self, x: f64) -> f64 {
+        let v = self.0.map_or(x, |e| 0.95 * e + 0.05 * x);
+        self.0 = Some(v);
+        v
+    }
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().elem()
+}
+
+/// How distinct the position vectors of the trained grid are, for encodings that have them.
+fn position_stats<B: Backend>(
+    positions: &PositionEncoding<B>,
+    grid: &PositionGrid,
+    device: &B::Device,
+) -> Result<Option<TableStats>> {
+    let origin = PositionGrid::new(0, grid.extent.clone());
+    Ok(positions
+        .position_vectors(&origin, device)?
+        .filter(|t| t.dims()[0] >= 2)
+        .map(table_stats))
+}
+
+/// What one optimisation step reports.
+#[derive(Debug, Clone, Copy)]
+pub struct StepStats {
+    /// The task loss (without the regularizers).
+    pub loss: f64,
+    /// SeqPE only: the contrastive loss, the distillation loss (`None` on shifted steps) and the
+    /// contrastive ranking accuracy.
+    pub contrastive: Option<f64>,
+    pub distill: Option<f64>,
+    pub ranking_acc: Option<f64>,
+    /// Whether the main positions were randomly shifted this step.
+    pub shifted: bool,
+    pub norms: GradNorms,
+}
+
+/// The optimizer of a model: its SeqPE encoder (if any) as one group, the main parameters that
+/// take no weight decay (1-D ones and the encoding's tables) as another, the rest decayed.
+pub fn optimizer_for<B: AutodiffBackend, M: AutodiffModule<B> + PositionedModel<B>>(
+    model: &M,
+    settings: &TrainSettings,
+) -> GroupedAdamW<B, M> {
+    let positions = model.positions();
+    let encoder = positions
+        .seqpe()
+        .map(|s| param_ids(&s.encoder))
+        .unwrap_or_default();
+    let groups = ParamGroups::new(
+        model,
+        encoder.into_iter().map(|(id, _)| id),
+        positions.no_decay_params(),
+    );
+    GroupedAdamW::new(settings.optim(), groups)
+}
+
+/// One optimisation step (Burn's `TrainStep`): the position context (for SeqPE from the
+/// regularizer's merged encoder pass, which also gives `w_ct·L_ct + w_kd·L_kd`), the task loss,
+/// a check that the loss is finite (an error, before anything is updated), backward, and the
+/// grouped AdamW update at learning rate `lr`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    optim: &mut GroupedAdamW<B, T::Model>,
+    regularizer: Option<&mut SeqPeRegularizer>,
+    batch: T::Batch,
+    batch_size: usize,
+    lr: f64,
+    device: &B::Device,
+) -> Result<(T::Model, StepStats)> {
+    let grid = task.grid();
+    let positions = model.positions();
+    let (context, reg) = match (regularizer, positions.seqpe()) {
+        (Some(r), Some(s)) => {
+            let out = r.step(&s.encoder, grid.prefix)?;
+            let ctx = positions.context(&out.grid, batch_size, Some(out.table.clone()), device)?;
+            (ctx, Some(out))
+        }
+        _ => (positions.context(grid, batch_size, None, device)?, None),
+    };
+    let task_loss = task.loss(&model, batch, &context);
+    let total = match &reg {
+        Some(r) => task_loss.clone() + r.loss.clone(),
+        None => task_loss.clone(),
+    };
+    let loss = scalar(task_loss);
+    let (contrastive, distill, ranking_acc, shifted) = match &reg {
+        Some(r) => (
+            Some(scalar(r.contrastive.clone())),
+            r.distill.clone().map(scalar),
+            Some(scalar(r.ranking_accuracy.clone())),
+            r.shifted,
+        ),
+        None => (None, None, None, false),
+    };
+    if !(loss + contrastive.unwrap_or(0.0) + distill.unwrap_or(0.0)).is_finite() {
+        bail!(
+            "the training loss is not finite (task {loss}, contrastive {contrastive:?}, \
+             distillation {distill:?})"
+        );
+    }
+    let grads = total.backward();
+    let (model, norms) = optim.step(lr, model, grads);
+    Ok((
+        model,
+        StepStats {
+            loss,
+            contrastive,
+            distill,
+            ranking_acc,
+            shifted,
+            norms,
+        },
+    ))
+}
+
+/// Trains `model` on `task` (or resumes it) with `settings`; `regularizer` is the SeqPE recipe
+/// (used only when the model's encoding is SeqPE). The run folder must exist and hold the run's
+/// `config.json`.
+pub fn fit<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    settings: &TrainSettings,
+    regularizer: Option<RegularizerConfig>,
+    opts: &FitOptions,
+    device: &B::Device,
+) -> Result<FitSummary> {
+    let run = &opts.run;
+    let t = settings;
+    let mut optim = optimizer_for::<B, T::Model>(&model, t);
+    let regularizer = match (regularizer, model.positions().seqpe()) {
+        (Some(cfg), Some(_)) => Some(SeqPeRegularizer::new(cfg, t.seed)),
+        _ => None,
+    };
+    let mut model = model;
+    let mut state = FitState {
+        step: 0,
+        best: None,
+        sampler: EpochSampler::new(task.train_len(), t.seed)?,
+        regularizer,
+        seen: 0,
+        seconds: 0.0,
+    };
+    if opts.resume {
+        let (m, o, s) =
+            load_checkpoint(run, model, |m| optimizer_for::<B, T::Model>(m, t), device)?;
+        (model, optim, state) = (m, o, s);
+        run.truncate_metrics(state.step)?;
+        eprintln!("resumed {} at step {}", run.root.display(), state.step);
+    }
+    let schedule = t.schedule();
+    let (unit, per_example) = task.unit();
+    let grid = task.grid();
+    let mut progress = Progress::new(&opts.label, t.steps as u64, state.step as u64);
+    let started = Instant::now();
+    let (seconds_before, start_step) = (state.seconds, state.step);
+    let (mut loss_ema, mut ct_ema, mut kd_ema, mut acc_ema) = (
+        Ema::default(),
+        Ema::default(),
+        Ema::default(),
+        Ema::default(),
+    );
+    let mut last_loss = f64::NAN;
+    let mut last_valid = None;
+    let mut metric_name = String::new();
+    while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
+        let step = state.step;
+        B::seed(
+            device,
+            t.seed.wrapping_mul(1_000_003).wrapping_add(step as u64),
+        );
+        let indices = state.sampler.next_batch(t.batch_size);
+        let batch = task.batch(&indices, step, device)?;
+        let lr = schedule.lr(step);
+
+        let (next, stats) = train_step(
+            task,
+            model,
+            &mut optim,
+            state.regularizer.as_mut(),
+            batch,
+            t.batch_size,
+            lr,
+            device,
+        )
+        .with_context(|| {
+            format!(
+                "step {}: nothing was updated and the last checkpoint in {} is intact; lower \
+                 train.lr or lengthen train.warmup_steps, then --resume",
+                step + 1,
+                run.root.display()
+            )
+        })?;
+        model = next;
+        let (loss, ct, kd, acc, norms) = (
+            stats.loss,
+            stats.contrastive,
+            stats.distill,
+            stats.ranking_acc,
+            stats.norms,
+        );
+        state.step += 1;
+        state.seen += t.batch_size as u64;
+        last_loss = loss;
+
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate =
+            ((state.step - start_step) * t.batch_size * per_example) as f64 / elapsed.max(1e-9);
+        let e = loss_ema.push(loss);
+        let mut msg = format!("loss {e:.3}");
+        if let Some(ct) = ct {
+            msg += &format!(" ct {:.3}", ct_ema.push(ct));
+        }
+        if let Some(kd) = kd {
+            msg += &format!(" kd {:.4}", kd_ema.push(kd));
+        }
+        if let Some(acc) = acc {
+            msg += &format!(" rank-acc {:.2}", acc_ema.push(acc));
+        }
+        msg += &format!(" {rate:.0} {unit}/s lr {lr:.2e}");
+        progress.update(state.step as u64, &msg);
+        run.log(&serde_json::json!({
+            "step": state.step, "loss": loss, "lr": lr, "per_s": rate,
+            "grad_norm": norms.model, "encoder_grad_norm": norms.encoder,
+            "contrastive": ct, "distill": kd, "ranking_acc": acc, "shifted": stats.shifted,
+        }))?;
+
+        let last = state.step == t.steps;
+        if last || (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every)) {
+            let valid = model.valid();
+            let metric = task.validate(&valid, device)?;
+            let table = position_stats(valid.positions(), grid, device)?;
+            let mut line = serde_json::json!({"step": state.step});
+            line[metric.name.as_str()] = metric.value.into();
+            if let Some(s) = &table {
+                line["pe_mean_cos"] = s.mean_cosine.into();
+                line["pe_min_cos"] = s.min_cosine.into();
+                line["pe_effective_rank"] = s.participation_ratio.into();
+                line["pe_rms_norm"] = s.rms_norm.into();
+            }
+            run.log(&line)?;
+            progress.println(&format!(
+                "step {}: {} {:.4}{}",
+                state.step,
+                metric.name,
+                metric.value,
+                table.map_or(String::new(), |s| format!(
+                    " (positions: mean cos {:.3}, eff. rank {:.1})",
+                    s.mean_cosine, s.participation_ratio
+                ))
+            ));
+            if metric.better_than(state.best) {
+                state.best = Some(metric.value);
+                write_dir_atomically(&run.best(), |dir| {
+                    save_model(&model, dir)?;
+                    write_json(
+                        &dir.join("metric.json"),
+                        &serde_json::json!({"step": state.step, metric.name.as_str(): metric.value}),
+                    )
+                })
+                .context("saving the best model")?;
+            }
+            last_valid = Some(metric.value);
+            metric_name = metric.name;
+        }
+        let stop = opts.stop_after == Some(state.step);
+        if last || stop || (t.checkpoint_every > 0 && state.step.is_multiple_of(t.checkpoint_every))
+        {
+            state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            save_checkpoint(run, &model, &optim, &state)?;
+        }
+    }
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    let examples = (state.step - start_step) * t.batch_size;
+    let summary = FitSummary {
+        steps: state.step,
+        final_loss: last_loss,
+        metric: metric_name,
+        best_valid: state.best,
+        last_valid,
+        seconds,
+        total_seconds: seconds_before + seconds,
+        unit: unit.into(),
+        per_second: (examples * per_example) as f64 / seconds.max(1e-9),
+        train_examples: task.train_len(),
+        epochs: state.sampler.epochs(),
+    };
+    write_json(&run.file("summary.json"), &summary)
+        .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
+    Ok(summary)
+}

@@ -1,0 +1,77 @@
+//! [`TrainSettings`]: the `train` section of every run configuration (text, vision, QA), so
+//! every model has the same names in `config.json` and `--set train.…=`.
+
+use seqpe_core::RegularizerSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::optim::OptimSettings;
+use crate::schedule::{Decay, LrSchedule};
+
+/// Optimisation, schedule, regularizers and bookkeeping of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub batch_size: usize,
+    pub steps: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub warmup_steps: usize,
+    /// Learning rate at the first warm-up step (HF: 0; the ViT recipe: 1e-6).
+    #[serde(default)]
+    pub warmup_start_lr: f64,
+    /// Learning rate at the last step (GPT recipe: 0; ViT recipe: 1e-5).
+    #[serde(default)]
+    pub final_lr: f64,
+    /// Decay after the warm-up: `linear` (GPT recipe) or `cosine` (ViT recipe).
+    pub decay: Decay,
+    /// AdamW weight decay of the main model's matrices. Biases, norms, position tables and the
+    /// CLS token take none, nor does the SeqPE encoder (the reference's no-decay lists).
+    pub weight_decay: f32,
+    /// Global-norm clip, applied separately to the main model and to the SeqPE encoder.
+    pub grad_clip: f64,
+    /// Learning-rate multiplier of the SeqPE encoder group (reference: 1).
+    #[serde(default = "one")]
+    pub encoder_lr_scale: f64,
+    /// Label smoothing of the task's cross-entropy (0 = none).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    pub seed: u64,
+    /// Validate (and keep the best model) every this many steps; 0 = only after the last step.
+    pub eval_every: usize,
+    /// Validation examples per evaluation (text: blocks; vision: images; QA: questions;
+    /// 0 = the whole validation split).
+    #[serde(alias = "eval_blocks")]
+    pub valid_limit: usize,
+    /// Write a checkpoint every this many steps; 0 = only after the last step and at
+    /// `--stop-after`.
+    pub checkpoint_every: usize,
+    /// SeqPE regularizer sizes and weights (ignored by other encodings).
+    #[serde(flatten)]
+    pub regularizer: RegularizerSettings,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl TrainSettings {
+    /// The learning-rate schedule these settings describe.
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule {
+            peak: self.lr,
+            warmup_steps: self.warmup_steps,
+            total_steps: self.steps,
+            decay: self.decay,
+            warmup_start: self.warmup_start_lr,
+            final_lr: self.final_lr,
+        }
+    }
+
+    /// The optimizer settings: PyTorch's AdamW defaults with this weight decay, both groups
+    /// clipped at `grad_clip`, the encoder's learning rate scaled by `encoder_lr_scale`.
+    pub fn optim(&self) -> OptimSettings {
+        OptimSettings {
+            encoder_lr_scale: self.encoder_lr_scale,
+            ..OptimSettings::clipped(self.weight_decay, self.grad_clip)
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The training loop on a toy task (a one-layer causal model with SeqPE on a synthetic stream):
+//! stop and resume, zero intervals, non-finite losses, wall time, what a resumed run keeps.
+
+use std::path::Path;
+
+use anyhow::Result;
+use burn::backend::{Autodiff, Flex};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use seqpe_core::transformer::{Transformer, TransformerConfig};
+use seqpe_core::{
+    AttentionOptions, AttnMask, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig,
+    PositionGrid, RegularizerSettings, SeqPeInjection, SeqPeSettings,
+};
+use seqpe_train::config::{for_run, RunConfig};
+use seqpe_train::run::RunDir;
+use seqpe_train::schedule::Decay;
+use seqpe_train::{
+    fit, FitOptions, FitSummary, Goal, Metric, PositionedModel, Task, TrainSettings,
+};
+use serde::{Deserialize, Serialize};
+
+type B = Autodiff<Flex>;
+
+/// The backend RNG is process-global: tests that train take turns.
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+const DEV: burn::backend::flex::FlexDevice = burn::backend::flex::FlexDevice;
+const VOCAB: usize = 11;
+const N: usize = 8;
+
+#[derive(Module, Debug)]
+struct Toy<B: Backend> {
+    embed: Embedding<B>,
+    positions: PositionEncoding<B>,
+    stack: Transformer<B>,
+    head: Linear<B>,
+}
+
+impl<B: Backend> PositionedModel<B> for Toy<B> {
+    fn positions(&self) -> &PositionEncoding<B> {
+        &self.positions
+    }
+}
+
+impl<B: Backend> Toy<B> {
+    fn new(device: &B::Device) -> Self {
+        let seqpe = SeqPeSettings::reference(16, 20_000, SeqPeInjection::AttnScalar);
+        Toy {
+            embed: EmbeddingConfig::new(VOCAB, 16).init(device),
+            positions: PositionEncodingConfig::new(PeKind::SeqPe, 16, 2, 1, vec![N])
+                .with_seqpe(Some(seqpe.config(1, 20_000, 16)))
+                .init(device),
+            stack: TransformerConfig::new(16, 2, 1).init(device),
+            head: LinearConfig::new(16, VOCAB).init(device),
+        }
+    }
+
+    fn forward(&self, tokens: Tensor<B, 2, Int>, ctx: &PositionContext<B>) -> Tensor<B, 3> {
+        let x = ctx.add_to_input(self.embed.forward(tokens));
+        let h = self.stack.forward(
+            x,
+            AttnMask::Causal,
+            |i| ctx.layer(i),
+            AttentionOptions::default(),
+        );
+        self.head.forward(h)
+    }
+}
+
+fn token(i: usize) -> i64 {
+    ((i * 7 + i / 5) % VOCAB) as i64
+}
+
+/// Next-token prediction on a fixed synthetic stream, cut into 32 blocks of 8.
+struct ToyTask {
+    grid: PositionGrid,
+    /// Multiply the loss of this (0-based) step by NaN.
+    poison_at: Option<usize>,
+}
+
+struct ToyBatch<B: Backend> {
+    inputs: Tensor<B, 2, Int>,
+    labels: Tensor<B, 1, Int>,
+    step: usize,
+}
+
+fn block_batch<B: Backend>(
+    indices: &[usize],
+    device: &B::Device,
+) -> (Tensor<B, 2, Int>, Tensor<B, 1, Int>) {
+    let b = indices.len();
+    let inputs: Vec<i64> = indices
+        .iter()
+        .flat_map(|&k| (0..N).map(move |i| token(k * N + i)))
+        .collect();
+    let labels: Vec<i64> = indices
+        .iter()
+        .flat_map(|&k| (0..N).map(move |i| token(k * N + i + 1)))
+        .collect();
+    (
+        Tensor::from_data(TensorData::new(inputs, [b, N]), device),
+        Tensor::from_data(TensorData::new(labels, [b * N]), device),
+    )
+}
+
+impl Task<B> for ToyTask {
+    type Model = Toy<B>;
+    type Batch = ToyBatch<B>;
+
+    fn train_len(&self) -> usize {
+        32
+    }
+    fn grid(&self) -> &PositionGrid {
+        &self.grid
+    }
+    fn batch(
+        &self,
+        indices: &[usize],
+        step: usize,
+        device: &burn::backend::flex::FlexDevice,
+    ) -> Result<ToyBatch<B>> {
+        let (inputs, labels) = block_batch(indices, device);
+        Ok(ToyBatch {
+            inputs,
+            labels,
+            step,
+        })
+    }
+    fn loss(&self, model: &Toy<B>, batch: ToyBatch<B>, ctx: &PositionContext<B>) -> Tensor<B, 1> {
+        let [b, n] = batch.inputs.dims();
+        let logits = model.forward(batch.inputs, ctx).reshape([b * n, VOCAB]);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, batch.labels);
+        if self.poison_at == Some(batch.step) {
+            loss * f32::NAN
+        } else {
+            loss
+        }
+    }
+    fn validate(
+        &self,
+        model: &Toy<<B as AutodiffBackend>::InnerBackend>,
+        device: &burn::backend::flex::FlexDevice,
+    ) -> Result<Metric> {
+        let (inputs, labels) = block_batch(&[0, 1, 2, 3], device);
+        let ctx = model.positions.context(&self.grid, 4, None, device)?;
+        let logits = model.forward(inputs, &ctx).reshape([4 * N, VOCAB]);
+        let loss = CrossEntropyLossConfig::new()
+            .init(device)
+            .forward(logits, labels);
+        Ok(Metric::new(
+            "valid_loss",
+            loss.into_scalar().elem(),
+            Goal::Minimize,
+        ))
+    }
+    fn unit(&self) -> (&'static str, usize) {
+        ("tokens", N)
+    }
+}
+
+fn settings(steps: usize, eval_every: usize, checkpoint_every: usize) -> TrainSettings {
+    TrainSettings {
+        batch_size: 4,
+        steps,
+        lr: 3e-3,
+        warmup_steps: 2,
+        warmup_start_lr: 0.0,
+        final_lr: 0.0,
+        decay: Decay::Linear,
+        weight_decay: 0.01,
+        grad_clip: 5.0,
+        encoder_lr_scale: 1.0,
+        label_smoothing: 0.0,
+        seed: 7,
+        eval_every,
+        valid_limit: 0,
+        checkpoint_every,
+        regularizer: RegularizerSettings {
+            contrastive_batch: 4,
+            contrastive_candidates: 8,
+            distill_windows: 2,
+            distill_per_window: 4,
+            shift_windows: 2,
+            // shift often, so both shifted and unshifted steps occur in a few steps
+            shift_rate: 0.3,
+            ..RegularizerSettings::reference(1)
+        },
+    }
+}
+
+fn train(
+    dir: &Path,
+    s: &TrainSettings,
+    resume: bool,
+    stop_after: Option<usize>,
+    poison_at: Option<usize>,
+) -> Result<FitSummary> {
+    let run = RunDir::new(dir);
+    run.prepare(resume)?;
+    let task = ToyTask {
+        grid: PositionGrid::sequence(N),
+        poison_at,
+    };
+    let seqpe = SeqPeSettings::reference(16, 20_000, SeqPeInjection::AttnScalar);
+    <B as Backend>::seed(&DEV, s.seed);
+    let model = Toy::<B>::new(&DEV);
+    let reg = seqpe.regularizer(vec![N], 20_000, &s.regularizer);
+    fit(
+        &task,
+        model,
+        s,
+        Some(reg),
+        &FitOptions {
+            run,
+            resume,
+            stop_after,
+            label: "toy".into(),
+        },
+        &DEV,
+    )
+}
+
+fn metric_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn step_losses(dir: &Path) -> Vec<(u64, f64)> {
+    metric_lines(dir)
+        .iter()
+        .filter(|v| v.get("loss").is_some())
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+fn saved_step(dir: &Path) -> u64 {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint/state.json")).unwrap())
+            .unwrap();
+    state["step"].as_u64().unwrap()
+}
+
+#[test]
+fn stop_after_checkpoints_and_the_resumed_run_equals_an_uninterrupted_one() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let s = settings(6, 2, 4);
+    train(&a, &s, false, None, None).unwrap();
+    // step 3 is not a checkpoint step: --stop-after must still checkpoint there
+    let first = train(&b, &s, false, Some(3), None).unwrap();
+    assert_eq!(first.steps, 3);
+    assert_eq!(saved_step(&b), 3);
+    let second = train(&b, &s, true, None, None).unwrap();
+    assert_eq!(second.steps, 6);
+    let (la, lb) = (step_losses(&a), step_losses(&b));
+    let steps: Vec<u64> = lb.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "every step logged once");
+    assert_eq!(la.len(), lb.len());
+    for ((_, x), (_, y)) in la.iter().zip(&lb) {
+        assert!(
+            (x - y).abs() < 1e-5,
+            "resumed losses differ: {la:?} vs {lb:?}"
+        );
+    }
+    // the SeqPE diagnostics are logged
+    let lines = metric_lines(&b);
+    assert!(lines.iter().any(|v| v["contrastive"].is_f64()));
+    assert!(lines.iter().any(|v| v["ranking_acc"].is_f64()));
+    assert!(lines.iter().any(|v| v["pe_effective_rank"].is_f64()));
+    // wall time is summed over both sessions (the first up to its checkpoint at step 3)
+    assert!(
+        second.total_seconds >= second.seconds + 0.5 * first.seconds,
+        "{} vs {} + {}",
+        second.total_seconds,
+        first.seconds,
+        second.seconds
+    );
+}
+
+#[test]
+fn a_killed_session_logs_no_step_twice_after_resume() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let s = settings(6, 0, 2);
+    train(&dir, &s, false, Some(4), None).unwrap();
+    // a session killed after step 5 (past the step-4 checkpoint) leaves a stray line
+    let mut text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    text += "{\"step\":5,\"loss\":1.0}\n";
+    std::fs::write(dir.join("metrics.jsonl"), text).unwrap();
+    train(&dir, &s, true, None, None).unwrap();
+    let steps: Vec<u64> = step_losses(&dir).iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>());
+}
+
+#[test]
+fn zero_intervals_validate_and_checkpoint_only_at_the_end() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let summary = train(&dir, &settings(5, 0, 0), false, None, None).unwrap();
+    assert_eq!(summary.steps, 5);
+    assert_eq!(saved_step(&dir), 5);
+    let valid: Vec<u64> = metric_lines(&dir)
+        .iter()
+        .filter(|v| v.get("valid_loss").is_some())
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(valid, vec![5]);
+    assert!(dir.join("best/model.mpk").is_file());
+}
+
+#[test]
+fn a_non_finite_loss_stops_before_any_update() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let err = format!(
+        "{:#}",
+        train(&dir, &settings(6, 0, 1), false, None, Some(3)).unwrap_err()
+    );
+    assert!(
+        err.contains("step 4") && err.contains("not finite"),
+        "{err}"
+    );
+    // the checkpoint of step 3 is the last one; the run resumes from it
+    assert_eq!(saved_step(&dir), 3);
+    let summary = train(&dir, &settings(6, 0, 1), true, None, None).unwrap();
+    assert_eq!(summary.steps, 6);
+    assert!(summary.final_loss.is_finite());
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ToyConfig {
+    preset: String,
+    width: usize,
+    train: TrainSettings,
+}
+
+impl RunConfig for ToyConfig {
+    const PRESETS: &'static [&'static str] = &["small", "long"];
+    fn preset(name: &str) -> Result<Self> {
+        let steps = match name {
+            "small" => 6,
+            "long" => 60,
+            other => anyhow::bail!("unknown preset {other}"),
+        };
+        Ok(ToyConfig {
+            preset: name.into(),
+            width: 16,
+            train: settings(steps, 2, 2),
+        })
+    }
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    fn train(&self) -> &TrainSettings {
+        &self.train
+    }
+    fn train_mut(&mut self) -> &mut TrainSettings {
+        &mut self.train
+    }
+}
+
+#[test]
+fn a_resumed_run_keeps_its_saved_config_and_only_steps_can_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = RunDir::new(tmp.path());
+    let saved = ToyConfig::preset("small").unwrap();
+    seqpe_train::checkpoint::write_json(&run.config(), &saved).unwrap();
+    // a fresh preset with other steps (and width) does not change a resumed run
+    let fresh = ToyConfig::preset("long").unwrap();
+    let cfg = for_run(&run, true, fresh.clone(), &[]).unwrap();
+    assert_eq!(cfg, saved);
+    // --set train.steps=N extends it
+    let mut extended = fresh.clone();
+    extended.train.steps = 9;
+    let cfg = for_run(&run, true, extended, &["train.steps=9".into()]).unwrap();
+    assert_eq!(cfg.train.steps, 9);
+    assert_eq!(cfg.width, saved.width);
+    // any other --set is refused rather than silently ignored
+    let err = for_run(&run, true, fresh.clone(), &["width=32".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("width=32"), "{err}");
+    // a fresh run uses the fresh config
+    assert_eq!(for_run(&run, false, fresh.clone(), &[]).unwrap(), fresh);
+}
