@@ -11,8 +11,16 @@ use seqpe_datasets::cache::DataDir;
 use seqpe_train::config::apply_overrides;
 use seqpe_train::run::RunDir;
 use seqpe_vision::config::VisionConfig;
+use seqpe_vision::data::EvalSplit;
 use seqpe_vision::data::ImageSource;
-use seqpe_vision::eval::evaluate_run;
+use seqpe_vision::eval::evaluate_run_on;
+
+/// Which held-out images an evaluation scores.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum SplitArg {
+    Test,
+    Valid,
+}
 use seqpe_vision::train::{train as train_run, TrainOptions};
 
 use crate::args::{Injection, RunArgs, VisionPe};
@@ -145,8 +153,11 @@ pub struct EvalArgs {
     /// Test images per size (default: the config's data.eval_images; 0 = all).
     #[arg(long)]
     pub test_images: Option<usize>,
-    /// Write the report as JSON here (default: <run>/eval-<data>-test.json, named by the images
-    /// it scored, so evaluations on other data never overwrite each other).
+    /// test, or valid (the images held out of the training split, for choosing settings).
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// Write the report as JSON here (default: <run>/eval-<data>-<split>.json, named by the
+    /// images it scored, so evaluations on other data never overwrite each other).
     #[arg(long)]
     pub json: Option<PathBuf>,
     #[command(flatten)]
@@ -164,7 +175,12 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         bail!("no evaluation sizes: pass --sizes");
     }
     let limit = args.test_images.unwrap_or(cfg.data.eval_images);
-    let report = evaluate_run::<B>(&args.run, &sizes, &args.data.source(), limit, device)?;
+    let split = match args.split {
+        SplitArg::Test => EvalSplit::Test,
+        SplitArg::Valid => EvalSplit::Valid,
+    };
+    let report =
+        evaluate_run_on::<B>(&args.run, &sizes, &args.data.source(), split, limit, device)?;
     print!("{}", report.table());
     println!("SeqPE tables built: {}", report.pe_tables_built);
     let json = args.json.clone().unwrap_or_else(|| {

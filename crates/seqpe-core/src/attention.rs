@@ -293,6 +293,48 @@ impl SelfAttentionConfig {
     }
 }
 
+/// The keys and values a layer has computed so far (incremental decoding). Keys are stored as
+/// attention uses them: rotated (RoPE), modulated (`attn_mul`) or widened with `p_k`
+/// (`attn_scalar`), so later queries need only their own position information.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    /// `[b, heads, t, d_k]` and `[b, heads, t, d_head]`.
+    pub k: Option<Tensor<B, 4>>,
+    pub v: Option<Tensor<B, 4>>,
+}
+
+impl<B: Backend> Default for KvCache<B> {
+    fn default() -> Self {
+        Self { k: None, v: None }
+    }
+}
+
+impl<B: Backend> KvCache<B> {
+    /// Cached positions.
+    pub fn len(&self) -> usize {
+        self.k.as_ref().map_or(0, |k| k.dims()[2])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `k`, `v` of new tokens and returns all keys and values.
+    fn extend(&mut self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let k = match self.k.take() {
+            Some(old) => Tensor::cat(vec![old, k], 2),
+            None => k,
+        };
+        let v = match self.v.take() {
+            Some(old) => Tensor::cat(vec![old, v], 2),
+            None => v,
+        };
+        self.k = Some(k.clone());
+        self.v = Some(v.clone());
+        (k, v)
+    }
+}
+
 impl<B: Backend> SelfAttention<B> {
     /// `x [b, n, d] → [b, n, d]` (after the output projection and residual dropout).
     pub fn forward(
@@ -301,6 +343,32 @@ impl<B: Backend> SelfAttention<B> {
         mask: AttnMask,
         position: &LayerPosition<B>,
         options: AttentionOptions,
+    ) -> Tensor<B, 3> {
+        self.forward_inner(x, mask, position, options, None)
+    }
+
+    /// Incremental decoding: `x [b, n_new, d]` are the next tokens after the `cache.len()`
+    /// cached ones; `position` holds their rows only (queries and new keys; a dense bias covers
+    /// every key). Their keys and values are appended to `cache`. With a causal mask this equals
+    /// the last `n_new` rows of [`Self::forward`] over the whole sequence.
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        mask: AttnMask,
+        position: &LayerPosition<B>,
+        options: AttentionOptions,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
+        self.forward_inner(x, mask, position, options, Some(cache))
+    }
+
+    fn forward_inner(
+        &self,
+        x: Tensor<B, 3>,
+        mask: AttnMask,
+        position: &LayerPosition<B>,
+        options: AttentionOptions,
+        cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
         let [b, n, d] = x.dims();
         let h = self.n_heads;
@@ -326,6 +394,10 @@ impl<B: Backend> SelfAttention<B> {
             ),
             LayerPosition::LinearBias { slopes } => (q, k, Some(ScoreBias::Linear(slopes))),
             LayerPosition::Bias { bias } => (q, k, Some(ScoreBias::Dense(bias))),
+        };
+        let (k, v) = match cache {
+            Some(c) => c.extend(k, v),
+            None => (k, v),
         };
         let out = scaled_dot_product(q, k, v, scale, mask, bias, &self.attn_dropout, options);
         let out = out.swap_dims(1, 2).reshape([b, n, d]);

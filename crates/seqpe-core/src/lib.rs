@@ -31,11 +31,11 @@ pub mod table;
 pub mod training;
 pub mod transformer;
 
-pub use attention::{AttentionOptions, AttnMask, LayerPosition};
+pub use attention::{AttentionOptions, AttnMask, KvCache, LayerPosition};
 pub use digits::{DigitError, DigitTokenizer};
 pub use encoder::{SeqPeEncoder, SeqPeEncoderConfig};
 pub use position::{
-    PeKind, PositionContext, PositionEncoding, PositionEncodingConfig, PositionGrid,
+    CachedScalar, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig, PositionGrid,
     SeqPeInjection, SeqPeSettings,
 };
 pub use table::PeTableCache;

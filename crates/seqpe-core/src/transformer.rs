@@ -12,7 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use crate::attention::{
-    linear_2d, normal_linear, AttentionOptions, AttnMask, LayerPosition, SelfAttention,
+    linear_2d, normal_linear, AttentionOptions, AttnMask, KvCache, LayerPosition, SelfAttention,
     SelfAttentionConfig,
 };
 
@@ -108,6 +108,23 @@ impl<B: Backend> Block<B> {
 }
 
 impl<B: Backend> Block<B> {
+    /// [`Self::forward`] for the next tokens of a sequence whose earlier keys and values are in
+    /// `cache` (see [`SelfAttention::forward_cached`]).
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        mask: AttnMask,
+        position: &LayerPosition<B>,
+        options: AttentionOptions,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
+        let x = x.clone()
+            + self
+                .attn
+                .forward_cached(self.ln1.forward(x), mask, position, options, cache);
+        x.clone() + self.mlp.forward(self.ln2.forward(x))
+    }
+
     /// The output row of the last token only (`[b, n, d] → [b, 1, d]`), exact under the causal and
     /// the full mask; see [`SelfAttention::forward_last`].
     pub fn forward_last(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -167,6 +184,27 @@ impl TransformerConfig {
 impl<B: Backend> Transformer<B> {
     pub fn num_layers(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// Fresh (empty) key/value caches, one per layer.
+    pub fn new_cache(&self) -> Vec<KvCache<B>> {
+        (0..self.blocks.len()).map(|_| KvCache::default()).collect()
+    }
+
+    /// Runs every block on the next tokens of a sequence, with one cache per layer.
+    pub fn forward_cached(
+        &self,
+        mut x: Tensor<B, 3>,
+        mask: AttnMask,
+        position: impl Fn(usize) -> LayerPosition<B>,
+        options: AttentionOptions,
+        caches: &mut [KvCache<B>],
+    ) -> Tensor<B, 3> {
+        assert_eq!(caches.len(), self.blocks.len(), "one cache per layer");
+        for (i, (block, cache)) in self.blocks.iter().zip(caches.iter_mut()).enumerate() {
+            x = block.forward_cached(x, mask, &position(i), options, cache);
+        }
+        x
     }
 
     /// Runs every block; `position(i)` gives layer `i`'s position context.

@@ -119,7 +119,7 @@ impl TextConfig {
                 },
                 train: TrainSettings {
                     batch_size: 8,
-                    steps: 3000,
+                    steps: 2000,
                     warmup_steps: 200,
                     eval_every: 500,
                     checkpoint_every: 250,

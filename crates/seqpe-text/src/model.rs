@@ -15,8 +15,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use seqpe_core::transformer::{Activation, Transformer, TransformerConfig};
 use seqpe_core::{
-    AttentionOptions, AttnMask, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig,
-    PositionGrid,
+    AttentionOptions, AttnMask, KvCache, PeKind, PositionContext, PositionEncoding,
+    PositionEncodingConfig, PositionGrid,
 };
 use seqpe_train::PositionedModel;
 
@@ -93,18 +93,55 @@ impl<B: Backend> Gpt<B> {
         context: &PositionContext<B>,
         options: AttentionOptions,
     ) -> Tensor<B, 3> {
+        self.head(self.hidden(tokens, context, options))
+    }
+
+    /// Incremental decoding: logits `[batch, n_new, vocab]` of the next tokens of sequences
+    /// whose earlier keys and values are in `caches` (one per layer, from
+    /// [`Transformer::new_cache`]); `context` holds the new tokens' rows only
+    /// ([`PositionContext::step`]). Equals the last rows of [`Self::forward_with`] over the whole
+    /// sequence.
+    pub fn forward_cached(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        context: &PositionContext<B>,
+        caches: &mut [KvCache<B>],
+    ) -> Tensor<B, 3> {
         let x = context.add_to_input(self.token_embed.forward(tokens));
         let x = self.dropout.forward(x);
-        let h = self
-            .stack
-            .forward(x, AttnMask::Causal, |i| context.layer(i), options);
-        let h = self.ln_f.forward(h);
-        // tied LM head: logits = h · Eᵀ
+        let h = self.stack.forward_cached(
+            x,
+            AttnMask::Causal,
+            |i| context.layer(i),
+            AttentionOptions::default(),
+            caches,
+        );
+        self.head(self.ln_f.forward(h))
+    }
+
+    /// The tied LM head: `h [b, n, d] → logits [b, n, vocab]` (`h · Eᵀ`).
+    pub fn head(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, n, d] = h.dims();
         let e = self.token_embed.weight.val();
         h.reshape([b * n, d])
             .matmul(e.transpose())
             .reshape([b, n, self.vocab_size()])
+    }
+
+    /// The final hidden states `[batch, n, d]` (before the LM head), for losses that score only
+    /// some positions.
+    pub fn hidden(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        context: &PositionContext<B>,
+        options: AttentionOptions,
+    ) -> Tensor<B, 3> {
+        let x = context.add_to_input(self.token_embed.forward(tokens));
+        let x = self.dropout.forward(x);
+        let h = self
+            .stack
+            .forward(x, AttnMask::Causal, |i| context.layer(i), options);
+        self.ln_f.forward(h)
     }
 
     /// Logits for tokens at positions `0..n` (computing any SeqPE table on the fly).

@@ -160,7 +160,7 @@ impl VisionConfig {
                 preset: name.into(),
                 model: tiny_model,
                 train: TrainSettings {
-                    steps: 4000,
+                    steps: 2500,
                     warmup_steps: 200,
                     eval_every: 500,
                     checkpoint_every: 250,
@@ -183,7 +183,7 @@ impl VisionConfig {
                     ..tiny_model
                 },
                 train: TrainSettings {
-                    steps: 4000,
+                    steps: 2500,
                     warmup_steps: 200,
                     eval_every: 500,
                     checkpoint_every: 250,

@@ -244,8 +244,7 @@ pub fn load_splits(
             train.len
         );
     }
-    let mut order: Vec<usize> = (0..train.len).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(0x5EED_DA7A));
+    let order = holdout_order(train.len);
     let n_train = train.len - valid_images;
     let mut train_idx = order[..n_train].to_vec();
     if train_subset > 0 {
@@ -258,6 +257,24 @@ pub fn load_splits(
         valid: resize_set(&valid, size),
         test: resize_set(&test, size),
     })
+}
+
+/// The fixed shuffle of the training split whose last `valid_images` entries are the validation
+/// split (see [`load_splits`]).
+fn holdout_order(len: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(0x5EED_DA7A));
+    order
+}
+
+/// Which held-out images an evaluation scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSplit {
+    /// The test split (reports).
+    Test,
+    /// The validation images held out of the training split (model and setting selection).
+    Valid,
 }
 
 /// Per-channel mean and standard deviation of pixel values in `[0, 1]`.
@@ -462,23 +479,51 @@ pub fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F))
 }
 
-/// The test images of a source at each evaluation size: IDX data is resized from its own size;
-/// image folders are decoded again at the requested size (no double resampling).
+/// The held-out images of a source at each evaluation size: IDX data is resized from its own
+/// size; image-folder test images are decoded again at the requested size (no double resampling).
 #[derive(Debug, Clone)]
 pub struct TestImages {
     pub source: ImageSource,
+    pub split: EvalSplit,
     pub native: ImageSet,
     pub channels: usize,
 }
 
 impl TestImages {
+    /// The test split.
     pub fn load(source: &ImageSource, native_size: usize, channels: usize) -> Result<Self> {
-        let test = load_source(source, native_size, channels)
-            .with_context(|| format!("loading the test split of {}", source.describe()))?
-            .1;
+        Self::load_split(source, EvalSplit::Test, 0, native_size, channels)
+    }
+
+    /// The test split, or the `valid_images` validation images held out of the training split
+    /// (the same images as [`load_splits`] holds out, at their own size).
+    pub fn load_split(
+        source: &ImageSource,
+        split: EvalSplit,
+        valid_images: usize,
+        native_size: usize,
+        channels: usize,
+    ) -> Result<Self> {
+        let (train, test) = load_source(source, native_size, channels)
+            .with_context(|| format!("loading {}", source.describe()))?;
+        let native = match split {
+            EvalSplit::Test => test,
+            EvalSplit::Valid => {
+                if valid_images == 0 || valid_images >= train.len {
+                    bail!(
+                        "{} has {} training images; cannot hold out {valid_images} for validation",
+                        source.describe(),
+                        train.len
+                    );
+                }
+                let order = holdout_order(train.len);
+                subset(&train, &order[train.len - valid_images..])
+            }
+        };
         Ok(Self {
             source: source.clone(),
-            native: test,
+            split,
+            native,
             channels,
         })
     }
@@ -488,7 +533,9 @@ impl TestImages {
     /// image folders are decoded again at `size`.
     pub fn at(&self, size: usize, limit: usize) -> Result<ImageSet> {
         let set = match &self.source {
-            ImageSource::Folder(_) if self.native.height != size => {
+            ImageSource::Folder(_)
+                if self.split == EvalSplit::Test && self.native.height != size =>
+            {
                 load_source(&self.source, size, self.channels)?.1
             }
             _ => self.native.clone(),

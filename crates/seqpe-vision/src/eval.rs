@@ -16,7 +16,7 @@ use seqpe_train::run::RunDir;
 use serde::{Deserialize, Serialize};
 
 use crate::config::VisionConfig;
-use crate::data::{Batcher, ImageSource, TestImages};
+use crate::data::{Batcher, EvalSplit, ImageSource, TestImages};
 use crate::model::Vit;
 
 /// Correct predictions out of a number of images.
@@ -135,10 +135,29 @@ pub fn evaluate_run<B: Backend>(
     limit: usize,
     device: &B::Device,
 ) -> Result<EvalReport> {
+    evaluate_run_on::<B>(run_path, sizes, source, EvalSplit::Test, limit, device)
+}
+
+/// [`evaluate_run`] on the test split or on the run's validation images (for choosing settings
+/// without looking at the test split).
+pub fn evaluate_run_on<B: Backend>(
+    run_path: &Path,
+    sizes: &[usize],
+    source: &ImageSource,
+    split: EvalSplit,
+    limit: usize,
+    device: &B::Device,
+) -> Result<EvalReport> {
     let run = RunDir::new(run_path);
     let (cfg, model) = load_run::<B>(&run, device)?;
     let m = &cfg.model;
-    let test = TestImages::load(source, m.image_size, m.channels)?;
+    let test = TestImages::load_split(
+        source,
+        split,
+        cfg.data.valid_images,
+        m.image_size,
+        m.channels,
+    )?;
     if test.native.channels != m.channels {
         return Err(anyhow!(
             "{} has {}-channel images but the model of {} was trained on {} channels",
@@ -177,7 +196,10 @@ pub fn evaluate_run<B: Backend>(
         dims: m.dims,
         train_size: m.image_size,
         patch: m.patch,
-        split: "test".into(),
+        split: match split {
+            EvalSplit::Test => "test".into(),
+            EvalSplit::Valid => "valid".into(),
+        },
         test_split_images: test.native.len,
         results,
         pe_tables_built: cache.builds(),

@@ -357,7 +357,65 @@ impl<B: Backend> PositionEncoding<B> {
     }
 }
 
+/// How the SeqPE `attn_scalar` term treats cached keys during incremental decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CachedScalar {
+    /// `p_q·p_k` between a new token and every cached key, as in a full recomputation (the
+    /// cached keys keep their `p_k`).
+    #[default]
+    Correct,
+    /// The reference's generation: the term is computed only among the tokens of the current
+    /// call, so after the prompt a new token gets no position term at all (spec §6).
+    Reference,
+}
+
 impl<B: Backend> PositionContext<B> {
+    /// The context of the `len` tokens at positions `start..start + len` of a context built for a
+    /// whole (longer) sequence, for incremental decoding: input rows, rotations and `attn_*`
+    /// rows of those tokens (queries and their keys), dense-bias rows of those queries against
+    /// every key up to `start + len`. With [`CachedScalar::Reference`], the SeqPE `attn_scalar`
+    /// term is dropped after the first call (`start > 0`); the query keeps its width (zeros) so
+    /// the cached, widened keys still line up.
+    pub fn step(&self, start: usize, len: usize, scalar: CachedScalar) -> Self {
+        let rows = |t: &Tensor<B, 4>| t.clone().narrow(2, start, len);
+        let drop = scalar == CachedScalar::Reference && start > 0;
+        let step_layer = |p: &LayerPosition<B>| match p {
+            LayerPosition::None => LayerPosition::None,
+            LayerPosition::Rotary { cos, sin } => LayerPosition::Rotary {
+                cos: rows(cos),
+                sin: rows(sin),
+            },
+            LayerPosition::Multiply { q, k } => LayerPosition::Multiply {
+                q: rows(q),
+                k: rows(k),
+            },
+            LayerPosition::ScalarProduct { q, k } => LayerPosition::ScalarProduct {
+                q: if drop { rows(q).zeros_like() } else { rows(q) },
+                k: rows(k),
+            },
+            LayerPosition::LinearBias { slopes } => LayerPosition::LinearBias {
+                slopes: slopes.clone(),
+            },
+            LayerPosition::Bias { bias } if drop => {
+                let _ = bias;
+                LayerPosition::None
+            }
+            LayerPosition::Bias { bias } => LayerPosition::Bias {
+                bias: rows(bias).narrow(3, 0, start + len),
+            },
+        };
+        Self {
+            input: self.input.as_ref().map(|t| t.clone().narrow(1, start, len)),
+            layers: match &self.layers {
+                LayerPositions::Shared(p) => LayerPositions::Shared(step_layer(p)),
+                LayerPositions::PerLayer(v) => {
+                    LayerPositions::PerLayer(v.iter().map(step_layer).collect())
+                }
+            },
+        }
+    }
+
     fn tiled(self, batch: usize) -> Self {
         let tile_layer = |p: LayerPosition<B>| match p {
             LayerPosition::Rotary { cos, sin } => LayerPosition::Rotary {

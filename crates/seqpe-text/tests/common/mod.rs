@@ -7,7 +7,7 @@ pub use std::path::{Path, PathBuf};
 pub use burn::backend::flex::FlexDevice;
 pub use burn::backend::{Autodiff, Flex};
 pub use burn::module::AutodiffModule;
-pub use burn::tensor::{Int, Tensor, TensorData};
+pub use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 pub use seqpe_core::PeKind;
 pub use seqpe_datasets::text::Document;
 pub use seqpe_text::config::TextConfig;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The SeqPE ablations of docs/results/ablations.md: each variant is trained at the report preset
+# and scored on the VALIDATION split only (text: held-out novel at 1×–32× the training length;
+# vision: held-out training images at every evaluation size), so choosing a default never looks at
+# the test split. Finished runs and evaluations are reused; a killed run resumes.
+#
+#   scripts/ablation.sh text     # text variants  (runs/ablation/text-*)
+#   scripts/ablation.sh vision   # vision variants (runs/ablation/vision-*)
+#
+# SEQPE=path/to/seqpe picks the binary (default: target/debug/seqpe, built by `cargo xtask`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEQPE=${SEQPE:-target/debug/seqpe}
+what=${1:?usage: scripts/ablation.sh text|vision}
+root=runs/ablation
+
+run_text() { # name, then --set overrides
+  local name=$1; shift
+  local dir=$root/text-$name
+  local sets=()
+  for s in "$@"; do sets+=(--set "$s"); done
+  if [ ! -f "$dir/summary.json" ] || ! grep -q '"steps": 2000' "$dir/summary.json"; then
+    local resume=()
+    [ -d "$dir/checkpoint" ] && resume=(--resume)
+    "$SEQPE" train-text --preset small --pe seqpe --run "$dir" "${resume[@]}" "${sets[@]}"
+  fi
+  [ -f "$dir/eval-default-valid.json" ] ||
+    "$SEQPE" eval-text --run "$dir" --split valid --lengths 128,256,512,1024,2048,4096
+}
+
+run_vision() { # name, then --set overrides
+  local name=$1; shift
+  local dir=$root/vision-$name
+  local sets=()
+  for s in "$@"; do sets+=(--set "$s"); done
+  if [ ! -f "$dir/summary.json" ] || ! grep -q '"steps": 2500' "$dir/summary.json"; then
+    local resume=()
+    [ -d "$dir/checkpoint" ] && resume=(--resume)
+    "$SEQPE" train-vit --preset small-native --pe seqpe --run "$dir" "${resume[@]}" "${sets[@]}"
+  fi
+  [ -f "$dir/eval-default-valid.json" ] ||
+    "$SEQPE" eval-vit --run "$dir" --split valid --test-images 0
+}
+
+case "$what" in
+  text)
+    run_text reference
+    run_text init768 model.seqpe_init_width=768
+    run_text init768-noreg model.seqpe_init_width=768 train.contrastive_weight=0 train.distill_weight=0
+    run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3
+    run_text scale4 model.seqpe_scalar_scale=4
+    ;;
+  vision)
+    run_vision reference
+    run_vision qkbias1 model.seqpe_qk_bias=1
+    run_vision qkbias1-init384 model.seqpe_qk_bias=1 model.seqpe_init_width=384
+    run_vision qkbias1-noreg model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0
+    run_vision qkbias1-enclr3 model.seqpe_qk_bias=1 train.encoder_lr_scale=3
+    ;;
+  *) echo "unknown: $what (text or vision)" >&2; exit 2 ;;
+esac
