@@ -4,8 +4,10 @@
 The point is a like-for-like number to divide the Rust tokens/s by. Model (defaults = the `bench`
 preset): vocab 8192, d_model 256, 4 layers, 4 heads, sequence 256, batch 8, pre-LN GPT-2 blocks
 (LN -> fused qkv Linear with bias -> causal softmax attention -> proj; LN -> Linear 4d -> GELU(tanh)
--> Linear d), dropout 0.1 on the embedding and residual branches (attention-probability dropout 0),
-final LN and a tied LM head. AdamW (wd 0), gradient clipping, random token batches from a fixed seed.
+-> Linear d), dropout 0.1 on the embedding and residual branches, attention-probability dropout
+``--attn-dropout`` (default 0; the model's blocks only, the SeqPE encoder keeps 0 as in the Rust
+encoder), final LN and a tied LM head. AdamW (wd 0), gradient clipping, random token batches from a
+fixed seed.
 
 Position encodings (`--pe`):
 
@@ -121,7 +123,8 @@ class Gpt(nn.Module):
         self.a = a
         self.wte = nn.Embedding(a.vocab, d)
         self.drop = nn.Dropout(a.dropout)
-        self.blocks = nn.ModuleList([Block(d, a.heads, a.dropout) for _ in range(a.layers)])
+        self.blocks = nn.ModuleList([Block(d, a.heads, a.dropout, a.attn_dropout)
+                                     for _ in range(a.layers)])
         self.ln_f = nn.LayerNorm(d, eps=1e-5)
         if a.pe == "ape":
             self.wpe = nn.Embedding(a.seq, d)
@@ -191,6 +194,8 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--attn-dropout", type=float, default=0.0,
+                    help="attention-probability dropout of every model block (SDPA dropout_p)")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--seqpe-d-model", type=int, default=256)
@@ -280,6 +285,7 @@ def main():
         "ms_per_step_max": round(max(times) * 1000, 2),
         "steps": a.steps, "warmup": a.warmup, "batch": a.batch, "seq": a.seq, "vocab": a.vocab,
         "d_model": a.d_model, "layers": a.layers, "heads": a.heads, "params": n_params,
+        "dropout": a.dropout, "attn_dropout": a.attn_dropout,
         "last_lm_loss": round(lm, 4), "cpu": platform.processor() or platform.machine(),
     }
     if a.pe == "seqpe":

@@ -26,6 +26,9 @@ Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for th
   bench text|vision         training throughput per position encoding
 
 Other:
+  gpu-kit [DIR]             build release seqpe binaries for cuda and wgpu (no GPU needed) and a
+                            script that checks parity and benchmarks on a GPU machine (default
+                            DIR: target/gpu-kit; carry it to the GPU machine and run DIR/run.sh)
   check-backends            cargo check the wgpu and cuda feature sets (what CI does)
   wgpu-smoke                run the opt-in wgpu smoke test (needs a Vulkan driver)
 ";
@@ -72,6 +75,13 @@ fn main() -> ExitCode {
             ]);
             return status(cmd);
         }
+        "gpu-kit" => {
+            let dir = args
+                .get(1)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| target_dir().join("gpu-kit"));
+            return gpu_kit(&dir);
+        }
         "wgpu-smoke" => {
             let mut cmd = cargo();
             cmd.args([
@@ -108,10 +118,21 @@ fn main() -> ExitCode {
                 })
         })
         .unwrap_or_else(|| "flex".into());
-    if !["flex", "wgpu", "cuda"].contains(&backend.as_str()) {
-        eprintln!("xtask: unknown backend `{backend}`; choose flex, wgpu or cuda");
+    if !["flex", "wgpu", "cuda", "tch"].contains(&backend.as_str()) {
+        eprintln!("xtask: unknown backend `{backend}`; choose flex, wgpu, cuda or tch");
         return ExitCode::from(2);
     }
+    let torch = if backend == "tch" {
+        match torch_env() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     // Build first, with cargo's progress visible: the first build compiles Burn (about ten
     // minutes on 2 cores) and must not look like a hang.
     eprintln!(
@@ -133,6 +154,9 @@ fn main() -> ExitCode {
     if release {
         build.arg("--release");
     }
+    if let Some(t) = &torch {
+        t.apply(&mut build);
+    }
     let built = status(build);
     if built != ExitCode::SUCCESS {
         eprintln!("xtask: building the seqpe binary failed (see cargo's messages above)");
@@ -143,5 +167,167 @@ fn main() -> ExitCode {
         .join(format!("seqpe{}", std::env::consts::EXE_SUFFIX));
     let mut cmd = Command::new(&exe);
     cmd.args(&args);
+    if let Some(t) = &torch {
+        t.apply(&mut cmd);
+    }
     status(cmd)
+}
+
+/// The Python environment whose PyTorch the `tch` backend builds and runs against.
+struct TorchEnv {
+    venv: PathBuf,
+    lib: PathBuf,
+}
+
+impl TorchEnv {
+    fn apply(&self, cmd: &mut Command) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![self.venv.join("bin")];
+        paths.extend(std::env::split_paths(&path));
+        cmd.env("VIRTUAL_ENV", &self.venv)
+            .env("PATH", std::env::join_paths(paths).unwrap_or(path))
+            .env("LIBTORCH_USE_PYTORCH", "1")
+            .env("LD_LIBRARY_PATH", &self.lib);
+    }
+}
+
+/// `SEQPE_TORCH_VENV`: a virtual environment with `torch==2.9.0` (the version burn-tch 0.21's
+/// `tch` 0.22 is built for), installed with pip.
+fn torch_env() -> Result<TorchEnv, String> {
+    let help = "the tch backend links PyTorch 2.9.0 from a Python virtual environment: \
+                `python3 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.9.0`, then \
+                `SEQPE_TORCH_VENV=.venv-torch cargo xtask <command> --backend tch`";
+    let venv = std::env::var_os("SEQPE_TORCH_VENV")
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("SEQPE_TORCH_VENV is not set; {help}"))?;
+    let venv = venv
+        .canonicalize()
+        .map_err(|e| format!("SEQPE_TORCH_VENV={}: {e}; {help}", venv.display()))?;
+    let lib_root = venv.join("lib");
+    let lib = std::fs::read_dir(&lib_root)
+        .map_err(|e| format!("{}: {e}; {help}", lib_root.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/torch/lib"))
+        .find(|p| p.is_dir())
+        .ok_or_else(|| format!("no torch installed in {}; {help}", venv.display()))?;
+    Ok(TorchEnv { venv, lib })
+}
+
+/// The script the GPU kit runs on the GPU machine: parity on both backends at the GPU tolerance,
+/// the text and vision benchmarks on both, and the PyTorch scripts on the same GPU; every result
+/// goes into one JSON-lines file.
+const GPU_RUN: &str = r#"#!/usr/bin/env bash
+# Run on a machine with an NVIDIA GPU: bash run.sh [OUT]  (OUT default: ./gpu-results)
+# Writes OUT/results.jsonl and OUT/*.log. Never needs network access.
+set -uo pipefail
+kit=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$kit/gpu-results}
+mkdir -p "$out"
+res=$out/results.jsonl
+: > "$res"
+note() { printf '%s
+' "$1" >> "$res"; }
+note "{"kit": "seqpe gpu-kit", "date": "$(date -u +%FT%TZ)", "gpu": "$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)", "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"}"
+cd "$kit"
+for b in cuda wgpu; do
+  exe=$kit/seqpe-$b
+  [ -x "$exe" ] || continue
+  "$exe" --backend $b check-reference --gpu-tolerance fixtures/*.safetensors > "$out/check-$b.log" 2>&1
+  note "{"step": "check-reference", "backend": "$b", "exit": $?, "log": "check-$b.log"}"
+  "$exe" --backend $b bench text --preset bench --pes seqpe,ape --steps 20 --warmup 3 --json "$out/bench-text-$b.json" > "$out/bench-text-$b.log" 2>&1
+  note "{"step": "bench text", "backend": "$b", "exit": $?, "json": "bench-text-$b.json"}"
+  "$exe" --backend $b bench vision --presets tiny,vit-s --pes seqpe,ape,rope2d --steps 5 --json "$out/bench-vision-$b.json" > "$out/bench-vision-$b.log" 2>&1
+  note "{"step": "bench vision", "backend": "$b", "exit": $?, "json": "bench-vision-$b.json"}"
+done
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  for pe in ape seqpe; do
+    line=$(python3 scripts/pytorch_bench_text.py --device cuda --steps 20 --warmup 3 --pe $pe --seqpe-d-model 128 --seqpe-heads 2 2>> "$out/pytorch.log" | tail -1)
+    note "{"step": "pytorch text", "pe": "$pe", "result": ${line:-null}}"
+  done
+else
+  note "{"step": "pytorch", "skipped": "python3 with CUDA torch not found"}"
+fi
+echo "results in $res"
+"#;
+
+/// `cargo xtask gpu-kit [DIR]`: release binaries for cuda and wgpu, the parity fixtures, the
+/// PyTorch scripts and `run.sh`, stripped to stay small enough to carry.
+fn gpu_kit(dir: &std::path::Path) -> ExitCode {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if let Err(e) = std::fs::create_dir_all(dir.join("fixtures"))
+        .and_then(|()| std::fs::create_dir_all(dir.join("scripts")))
+    {
+        eprintln!("xtask: cannot create {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    for backend in ["cuda", "wgpu"] {
+        eprintln!("xtask: building the release seqpe binary with `{backend}` (no GPU needed)");
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--release",
+            "-p",
+            "seqpe-cli",
+            "--bin",
+            "seqpe",
+            "--no-default-features",
+            "--features",
+            &format!("{backend},vision"),
+        ]);
+        let s = status(build);
+        if s != ExitCode::SUCCESS {
+            return s;
+        }
+        let from = target_dir().join("release/seqpe");
+        let to = dir.join(format!("seqpe-{backend}"));
+        if let Err(e) = std::fs::copy(&from, &to) {
+            eprintln!("xtask: cannot copy {}: {e}", from.display());
+            return ExitCode::from(2);
+        }
+        let _ = Command::new("strip").arg(&to).status();
+    }
+    let copies = [
+        (
+            "crates/seqpe-core/tests/fixtures/reference/seqpe_1d.safetensors",
+            "fixtures/seqpe_1d.safetensors",
+        ),
+        (
+            "crates/seqpe-core/tests/fixtures/reference/seqpe_2d.safetensors",
+            "fixtures/seqpe_2d.safetensors",
+        ),
+        (
+            "scripts/pytorch_bench_text.py",
+            "scripts/pytorch_bench_text.py",
+        ),
+        (
+            "scripts/pytorch_bench_vision.py",
+            "scripts/pytorch_bench_vision.py",
+        ),
+    ];
+    for (from, to) in copies {
+        if let Err(e) = std::fs::copy(root.join(from), dir.join(to)) {
+            eprintln!("xtask: cannot copy {from}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(e) = std::fs::write(dir.join("run.sh"), GPU_RUN) {
+        eprintln!("xtask: cannot write run.sh: {e}");
+        return ExitCode::from(2);
+    }
+    let size: u64 = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    eprintln!(
+        "xtask: GPU kit in {} ({:.1} MiB of binaries and script; fixtures and scripts besides). \
+         On the GPU machine: bash {}/run.sh",
+        dir.display(),
+        size as f64 / (1 << 20) as f64,
+        dir.display()
+    );
+    ExitCode::SUCCESS
 }

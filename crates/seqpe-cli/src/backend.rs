@@ -12,6 +12,8 @@ pub enum BackendChoice {
     Wgpu,
     /// NVIDIA CUDA.
     Cuda,
+    /// LibTorch (PyTorch's C++ library) on the CPU.
+    Tch,
 }
 
 impl BackendChoice {
@@ -20,6 +22,7 @@ impl BackendChoice {
             BackendChoice::Flex => "flex",
             BackendChoice::Wgpu => "wgpu",
             BackendChoice::Cuda => "cuda",
+            BackendChoice::Tch => "tch",
         }
     }
 }
@@ -48,6 +51,12 @@ macro_rules! with_backend {
                 type $b = burn::backend::Autodiff<burn::backend::Cuda>;
                 let $dev = burn::backend::cuda::CudaDevice::default();
                 $crate::backend::start::<$b>("cuda", &$dev).and_then(|()| $body)
+            }
+            #[cfg(feature = "tch")]
+            $crate::backend::BackendChoice::Tch => {
+                type $b = burn::backend::Autodiff<burn::backend::LibTorch>;
+                let $dev = burn::backend::libtorch::LibTorchDevice::Cpu;
+                $crate::backend::start::<$b>("tch", &$dev).and_then(|()| $body)
             }
             other => Err(anyhow::anyhow!(
                 "this binary was built without the `{0}` backend; run the command through \

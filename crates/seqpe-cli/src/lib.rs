@@ -9,6 +9,7 @@
 pub mod args;
 pub mod backend;
 pub mod plot;
+pub mod pytorch;
 pub mod qa_cmd;
 pub mod report;
 pub mod report_text;

@@ -255,6 +255,8 @@ pub struct BenchArgs {
     /// Write the rows as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub pytorch: crate::pytorch::PytorchArgs,
 }
 
 pub fn bench<B: AutodiffBackend>(
@@ -264,21 +266,78 @@ pub fn bench<B: AutodiffBackend>(
 ) -> Result<bool> {
     let mut cfg = TextConfig::preset(&args.preset)?;
     apply_overrides(&mut cfg, &args.overrides)?;
+    let m = &cfg.model;
     println!(
-        "bench text: preset {} (vocab {}, d {}, {} layers, {} heads, seq {}, batch {}), backend {backend}, {} timed steps after {} warm-up",
-        cfg.preset, cfg.model.vocab_size, cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads,
-        cfg.model.block_size, cfg.train.batch_size, args.steps, args.warmup
+        "bench text: preset {} (vocab {}, d {}, {} layers, {} heads, seq {}, batch {}, dropout \
+         {}/{}), backend {backend}, {} timed steps after {} warm-up",
+        cfg.preset,
+        m.vocab_size,
+        m.d_model,
+        m.n_layers,
+        m.n_heads,
+        m.block_size,
+        cfg.train.batch_size,
+        m.dropout,
+        m.attn_dropout,
+        args.steps,
+        args.warmup
     );
+    let pes: Vec<PeKind> = args.pes.iter().map(|&p| p.into()).collect();
+    let ours = |pe: PeKind| -> Result<f64> {
+        let row =
+            seqpe_text::bench::training_throughput::<B>(&cfg, pe, args.warmup, args.steps, device)?;
+        Ok(row.tokens_per_second)
+    };
+    if args.pytorch.against_pytorch {
+        let r = &cfg.train.regularizer;
+        let script_args = |pe: PeKind| -> Vec<String> {
+            let mut a: Vec<String> = vec![
+                format!("--pe={}", pe.name()),
+                format!("--vocab={}", m.vocab_size),
+                format!("--d-model={}", m.d_model),
+                format!("--layers={}", m.n_layers),
+                format!("--heads={}", m.n_heads),
+                format!("--seq={}", m.block_size),
+                format!("--batch={}", cfg.train.batch_size),
+                format!("--dropout={}", m.dropout),
+                format!("--attn-dropout={}", m.attn_dropout),
+                format!("--clip={}", cfg.train.grad_clip),
+                format!("--steps={}", args.steps),
+                format!("--warmup={}", args.warmup),
+            ];
+            if pe == PeKind::SeqPe {
+                a.extend([
+                    format!("--seqpe-d-model={}", m.seqpe.d_model),
+                    format!("--seqpe-heads={}", m.seqpe.heads),
+                    format!("--seqpe-layers={}", m.seqpe.layers),
+                    format!("--seqpe-dropout={}", m.seqpe.dropout),
+                    format!("--seqpe-max-position={}", m.seqpe.max_position),
+                    format!("--ct-pivots={}", r.contrastive_batch),
+                    format!("--ct-candidates={}", r.contrastive_candidates),
+                    format!("--kd-windows={}", r.distill_windows),
+                    format!("--kd-per-window={}", r.distill_per_window),
+                    format!("--ct-weight={}", r.contrastive_weight),
+                    format!("--kd-weight={}", r.distill_weight),
+                ]);
+            }
+            a
+        };
+        crate::pytorch::compare(
+            &args.pytorch,
+            "scripts/pytorch_bench_text.py",
+            "tokens_per_s",
+            "tokens/s",
+            &pes,
+            ours,
+            script_args,
+        )?;
+        return Ok(true);
+    }
     println!("| PE | train tokens/s | ms/step |\n|---|---:|---:|");
     let mut rows = Vec::new();
-    for &pe in &args.pes {
-        let row = seqpe_text::bench::training_throughput::<B>(
-            &cfg,
-            pe.into(),
-            args.warmup,
-            args.steps,
-            device,
-        )?;
+    for &pe in &pes {
+        let row =
+            seqpe_text::bench::training_throughput::<B>(&cfg, pe, args.warmup, args.steps, device)?;
         println!(
             "| {} | {:.0} | {:.1} |",
             row.pe, row.tokens_per_second, row.ms_per_step

@@ -320,6 +320,8 @@ pub struct BenchArgs {
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub pytorch: crate::pytorch::PytorchArgs,
 }
 
 /// `bench vision`: training and inference images/s per PE method on synthetic images.
@@ -329,6 +331,62 @@ pub fn bench<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let pes: Vec<PeKind> = args.pes.iter().map(|&p| p.into()).collect();
+    if args.pytorch.against_pytorch {
+        for preset in &args.presets {
+            let cfg = VisionConfig::preset(preset)?;
+            let (m, r) = (&cfg.model, &cfg.train.regularizer);
+            let batch = args.batch.unwrap_or(if preset == "vit-s" { 8 } else { 64 });
+            println!(
+                "bench vision, preset {preset}, batch {batch}, {} timed steps:",
+                args.steps
+            );
+            let ours = |pe: PeKind| -> Result<f64> {
+                let rows = seqpe_vision::bench::run::<B>(
+                    std::slice::from_ref(preset),
+                    &[pe],
+                    args.steps,
+                    Some(batch),
+                    &args.overrides,
+                    device,
+                    backend,
+                )?;
+                Ok(rows[0].train_images_per_s)
+            };
+            let script_args = |pe: PeKind| -> Vec<String> {
+                vec![
+                    format!("--pe={}", pe.name()),
+                    format!("--image-size={}", m.image_size),
+                    format!("--patch={}", m.patch),
+                    format!("--channels={}", m.channels),
+                    format!("--d-model={}", m.d_model),
+                    format!("--layers={}", m.n_layers),
+                    format!("--heads={}", m.n_heads),
+                    format!("--mlp-ratio={}", m.mlp_ratio),
+                    format!("--batch={batch}"),
+                    format!("--steps={}", args.steps),
+                    "--warmup=1".into(),
+                    format!("--seqpe-d-model={}", m.seqpe.d_model),
+                    format!("--seqpe-heads={}", m.seqpe.heads),
+                    format!("--seqpe-layers={}", m.seqpe.layers),
+                    format!("--seqpe-dropout={}", m.seqpe.dropout),
+                    format!("--ct-pivots={}", r.contrastive_batch),
+                    format!("--ct-candidates={}", r.contrastive_candidates),
+                    format!("--kd-windows={}", r.distill_windows),
+                    format!("--kd-per-window={}", r.distill_per_window),
+                ]
+            };
+            crate::pytorch::compare(
+                &args.pytorch,
+                "scripts/pytorch_bench_vision.py",
+                "images_per_s",
+                "images/s",
+                &pes,
+                ours,
+                script_args,
+            )?;
+        }
+        return Ok(true);
+    }
     let rows = seqpe_vision::bench::run::<B>(
         &args.presets,
         &pes,
