@@ -49,6 +49,8 @@ case "$what" in
     run_text init768-noreg model.seqpe_init_width=768 train.contrastive_weight=0 train.distill_weight=0
     run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3
     run_text scale4 model.seqpe_scalar_scale=4
+    run_text ctkd1 train.contrastive_weight=1 train.distill_weight=1
+    run_text ctkd1-init768 model.seqpe_init_width=768 train.contrastive_weight=1 train.distill_weight=1
     ;;
   vision)
     run_vision reference
@@ -56,6 +58,7 @@ case "$what" in
     run_vision qkbias1-init384 model.seqpe_qk_bias=1 model.seqpe_init_width=384
     run_vision qkbias1-noreg model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0
     run_vision qkbias1-enclr3 model.seqpe_qk_bias=1 train.encoder_lr_scale=3
+    run_vision qkbias1-ctkd1 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1
     ;;
   *) echo "unknown: $what (text or vision)" >&2; exit 2 ;;
 esac

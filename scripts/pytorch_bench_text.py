@@ -184,6 +184,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pe", choices=["ape", "seqpe"], default="ape")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU kit")
     ap.add_argument("--steps", type=int, default=30, help="timed steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=0)
@@ -220,7 +221,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
-    model = Gpt(a)
+    dev = torch.device(a.device)
+    model = Gpt(a).to(dev)
     model.train()
     enc_params = list(model.seqpe.parameters()) if a.pe == "seqpe" else []
     enc_ids = {id(p) for p in enc_params}
@@ -228,14 +230,15 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
     n_params = sum(p.numel() for p in model.parameters())
     n_enc = sum(p.numel() for p in enc_params)
-    main_pos = torch.arange(a.seq)
+    main_pos = torch.arange(a.seq, device=dev)
 
     def step():
-        tokens = torch.randint(0, a.vocab, (a.batch, a.seq + 1), generator=gen)
+        tokens = torch.randint(0, a.vocab, (a.batch, a.seq + 1), generator=gen).to(dev)
         x, y = tokens[:, :-1], tokens[:, 1:]
         extra = {}
         if a.pe == "seqpe":
-            piv, cand, labels, idx, student = sample_regulariser_positions(a, gen)
+            piv, cand, labels, idx, student = (
+                t.to(dev) for t in sample_regulariser_positions(a, gen))
             P, C = cand.shape
             allpos = torch.cat([main_pos, piv, cand.reshape(-1), student.reshape(-1)])
             z = model.seqpe(allpos)                                      # one merged encoder pass
@@ -273,12 +276,13 @@ def main():
     sec = time.perf_counter() - t0
     tok_s = a.batch * a.seq * a.steps / sec
     med = sorted(times)[len(times) // 2]
-    print(f"pytorch {torch.__version__} cpu threads={a.threads} pe={a.pe}: {tok_s:.1f} tokens/s "
+    print(f"pytorch {torch.__version__} {a.device} threads={a.threads} pe={a.pe}: {tok_s:.1f} tokens/s "
           f"({sec / a.steps * 1000:.1f} ms/step mean, {med * 1000:.1f} median, {min(times) * 1000:.1f} min, "
           f"{max(times) * 1000:.1f} max over {a.steps} steps after {a.warmup} warm-up; "
           f"params {n_params / 1e6:.2f}M, encoder {n_enc / 1e6:.2f}M; last lm loss {lm:.3f})")
     result = {
-        "bench": "pytorch_text", "pe": a.pe, "threads": a.threads, "torch": torch.__version__,
+        "bench": "pytorch_text", "pe": a.pe, "device": a.device, "threads": a.threads,
+        "torch": torch.__version__,
         "tokens_per_s": round(tok_s, 2), "ms_per_step": round(sec / a.steps * 1000, 2),
         "tokens_per_s_median_step": round(a.batch * a.seq / med, 2),
         "ms_per_step_median": round(med * 1000, 2), "ms_per_step_min": round(min(times) * 1000, 2),

@@ -420,6 +420,7 @@ fn write_report(
                 format!("{:.0}", r.train.total_seconds),
                 r.train.best_valid.map_or("-".into(), |v| format!("{v:.3}")),
                 if r.reused { "reused" } else { "trained now" }.into(),
+                r.train.backend.clone(),
             ]
         })
         .collect();
@@ -431,6 +432,7 @@ fn write_report(
             "fine-tune s",
             "best valid answer ppl",
             "",
+            "backend (last session)",
         ]
         .map(String::from),
         &runs,

@@ -218,6 +218,7 @@ pub fn write_report(
             stats.map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1)),
             format!("{:.0}", r.eval_seconds),
             if r.reused { "reused" } else { "trained now" }.to_string(),
+            r.train.backend.clone(),
         ]);
     }
     let timing = markdown_table(
@@ -231,6 +232,7 @@ pub fn write_report(
             "positions: mean cos / eff. rank",
             "eval s",
             "",
+            "backend (last session)",
         ]
         .map(String::from),
         &timing,

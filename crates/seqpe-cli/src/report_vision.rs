@@ -397,6 +397,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
             stats.map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1)),
             format!("{:.0}", res.eval_seconds),
             if res.reused { "reused" } else { "trained now" }.to_string(),
+            res.train.backend.clone(),
         ]);
     }
     let timing = markdown_table(
@@ -410,6 +411,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
             "positions: mean cos / eff. rank",
             "eval s",
             "",
+            "backend (last session)",
         ]
         .map(String::from),
         &timing,

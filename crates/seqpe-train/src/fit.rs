@@ -153,6 +153,26 @@ pub struct FitSummary {
     pub per_second: f64,
     pub train_examples: usize,
     pub epochs: f64,
+    /// The backend this session trained on (e.g. `Autodiff<Flex>`, `Autodiff<LibTorch>`).
+    #[serde(default)]
+    pub backend: String,
+}
+
+/// `a::b::C<d::E>` → `C<E>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+        } else {
+            out += word.rsplit("::").next().unwrap_or("");
+            word.clear();
+            out.push(c);
+        }
+    }
+    out += word.rsplit("::").next().unwrap_or("");
+    out
 }
 
 /// Exponential moving averages for the progress line.
@@ -164,6 +184,17 @@ impl Ema {
         let v = self.0.map_or(x, |e| 0.95 * e + 0.05 * x);
         self.0 = Some(v);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backend_names_are_short() {
+        assert_eq!(
+            super::short_type_name("burn_autodiff::backend::Autodiff<burn_flex::backend::Flex>"),
+            "Autodiff<Flex>"
+        );
     }
 }
 
@@ -450,6 +481,7 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
         per_second: (examples * per_example) as f64 / seconds.max(1e-9),
         train_examples: task.train_len(),
         epochs: state.sampler.epochs(),
+        backend: short_type_name(std::any::type_name::<B>()),
     };
     write_json(&run.file("summary.json"), &summary)
         .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;

@@ -17,8 +17,18 @@ use seqpe_vision::eval::{accuracy, similarity_map};
 use seqpe_vision::model::Vit;
 use seqpe_vision::train::ClassifyTask;
 
+/// Burn's backend seed is global: tests that seed and then initialise a model hold this lock, so
+/// another test's initialisation cannot draw from the stream in between (which made the overfit
+/// test start from a different model on some runs).
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn data_pipeline_idx_and_folders() {
+    let _rng = rng_lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let idx = write_idx(&dir, 60, 20);
@@ -115,6 +125,7 @@ fn data_pipeline_idx_and_folders() {
 
 #[test]
 fn digit_layout_matches_the_reference() {
+    let _rng = rng_lock();
     // a 4×4-patch image: patch (2, 3) is "0 2 0 3" with two digits per axis (max 100 per axis)
     let mut cfg = tiny_config(PeKind::SeqPe, 1);
     cfg.model.seqpe.max_position = 100;
@@ -227,6 +238,7 @@ fn train_on_fixed_images(pe: PeKind, set: &ImageSet, steps: usize) -> (f64, f64,
 
 #[test]
 fn vit_overfits_64_images() {
+    let _rng = rng_lock();
     let (images, labels) = synthetic_set(64, 0);
     let set = ImageSet {
         images,
@@ -269,6 +281,7 @@ fn vit_overfits_64_images() {
 
 #[test]
 fn evaluation_builds_one_pe_table_per_size() {
+    let _rng = rng_lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let idx = write_idx(&dir, 48, 24);
@@ -305,6 +318,7 @@ fn evaluation_builds_one_pe_table_per_size() {
 
 #[test]
 fn checkpoint_round_trip_gives_identical_logits() {
+    let _rng = rng_lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let idx = write_idx(&dir, 40, 10);
@@ -334,6 +348,7 @@ fn checkpoint_round_trip_gives_identical_logits() {
 
 #[test]
 fn bad_inputs_give_clear_errors() {
+    let _rng = rng_lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     // a corrupt image in a class folder
@@ -411,6 +426,7 @@ fn bad_inputs_give_clear_errors() {
 /// embedding, attention, MLP, head and SeqPE's per-layer q/k projections) decay.
 #[test]
 fn weight_decay_groups_follow_the_reference() {
+    let _rng = rng_lock();
     use seqpe_train::optim::param_ids;
     for pe in [PeKind::SeqPe, PeKind::Learned, PeKind::RopeMixed] {
         let cfg = tiny_config(pe, 1);
@@ -454,6 +470,7 @@ fn weight_decay_groups_follow_the_reference() {
 /// The patch embedding starts as PyTorch's `Conv2d` default (uniform ±1/√fan_in), not normal(0.02).
 #[test]
 fn patch_embedding_uses_the_conv2d_default_init() {
+    let _rng = rng_lock();
     let cfg = tiny_config(PeKind::SeqPe, 1);
     let model: Vit<Flex> = cfg.model.init(&DEV).unwrap();
     let fan_in = (cfg.model.channels * cfg.model.patch * cfg.model.patch) as f32;
