@@ -7,10 +7,13 @@
 #   scripts/ablation.sh text     # text variants  (runs/ablation/text-*)
 #   scripts/ablation.sh vision   # vision variants (runs/ablation/vision-*)
 #
-# SEQPE=path/to/seqpe picks the binary (default: target/debug/seqpe, built by `cargo xtask`).
+# SEQPE=path/to/seqpe picks the binary (default: target/debug/seqpe, built by `cargo xtask`);
+# SEQPE_BACKEND=tch (or cuda, wgpu) picks a backend compiled into it (default flex).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEQPE=${SEQPE:-target/debug/seqpe}
+BACKEND=${SEQPE_BACKEND:-flex}
+seqpe() { "$SEQPE" --backend "$BACKEND" "$@"; }
 what=${1:?usage: scripts/ablation.sh text|vision}
 root=runs/ablation
 
@@ -22,10 +25,10 @@ run_text() { # name, then --set overrides
   if [ ! -f "$dir/summary.json" ] || ! grep -q '"steps": 2000' "$dir/summary.json"; then
     local resume=()
     [ -d "$dir/checkpoint" ] && resume=(--resume)
-    "$SEQPE" train-text --preset small --pe seqpe --run "$dir" "${resume[@]}" "${sets[@]}"
+    seqpe train-text --preset small --pe seqpe --run "$dir" "${resume[@]}" "${sets[@]}"
   fi
   [ -f "$dir/eval-default-valid.json" ] ||
-    "$SEQPE" eval-text --run "$dir" --split valid --lengths 128,256,512,1024,2048,4096
+    seqpe eval-text --run "$dir" --split valid --lengths 128,256,512,1024,2048,4096
 }
 
 run_vision() { # name, then --set overrides
@@ -36,10 +39,10 @@ run_vision() { # name, then --set overrides
   if [ ! -f "$dir/summary.json" ] || ! grep -q '"steps": 2500' "$dir/summary.json"; then
     local resume=()
     [ -d "$dir/checkpoint" ] && resume=(--resume)
-    "$SEQPE" train-vit --preset small-native --pe seqpe --run "$dir" "${resume[@]}" "${sets[@]}"
+    seqpe train-vit --preset small-native --pe seqpe --run "$dir" "${resume[@]}" "${sets[@]}"
   fi
   [ -f "$dir/eval-default-valid.json" ] ||
-    "$SEQPE" eval-vit --run "$dir" --split valid --test-images 0
+    seqpe eval-vit --run "$dir" --split valid --test-images 0
 }
 
 case "$what" in

@@ -60,28 +60,45 @@ def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
+# The report runs of the baselines, scored on the same validation data (`eval-text --split valid`,
+# `eval-vit --split valid`): the yardstick for the variants.
+BASELINES = {
+    "text": os.path.join(os.path.dirname(root.rstrip("/")) or ".", "report-text-small-*"),
+    "vision": os.path.join(os.path.dirname(root.rstrip("/")) or ".", "vision-small-native-*"),
+}
+
+
+def runs_of(kind):
+    for run in sorted(glob.glob(os.path.join(root, f"{kind}-*"))):
+        yield os.path.basename(run)[len(kind) + 1:], run, True
+    for run in sorted(glob.glob(BASELINES[kind])):
+        pe = run.rsplit("-", 1)[1]
+        if pe != "seqpe":  # the SeqPE report run is the `reference` variant
+            yield f"baseline: {pe}", run, False
+
+
 def table(kind):
     rows = []
     header = None
-    for run in sorted(glob.glob(os.path.join(root, f"{kind}-*"))):
+    for name, run, is_variant in runs_of(kind):
         ev = glob.glob(os.path.join(run, "eval-*-valid.json"))
         if not ev:
             continue
         e = load(ev[0])
         rank, acc = last_stats(run)
-        name = os.path.basename(run)[len(kind) + 1:]
         if kind == "text":
             res = e["results"]
             header = header or ["variant", "settings"] + [f"{r['length']}" for r in res] + \
                 ["1× → last", "eff. rank", "rank-acc"]
             vals = [r["token_ppl"] for r in res]
-            rows.append([name, overrides(run)] + [f"{v:.2f}" for v in vals] +
+            rows.append([name, overrides(run) if is_variant else ""] + [f"{v:.2f}" for v in vals] +
                         [f"{100 * (vals[-1] / vals[0] - 1):+.1f}%", fmt(rank, ".2f"), fmt(acc, ".2f")])
         else:
             res = e["results"]
             header = header or ["variant", "settings"] + [f"{r['size']} px" for r in res] + \
                 ["eff. rank", "rank-acc"]
-            rows.append([name, overrides(run)] + [f"{100 * r['top1']:.1f}" for r in res] +
+            rows.append([name, overrides(run) if is_variant else ""] +
+                        [f"{100 * r['top1']:.1f}" for r in res] +
                         [fmt(rank, ".2f"), fmt(acc, ".2f")])
     if not rows:
         return f"(no finished {kind} ablation runs under {root})\n"

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use seqpe_core::PeKind;
+use seqpe_core::{PeKind, RegularizerSettings, SeqPeSettings};
 
 /// Options of the side-by-side comparison.
 #[derive(Args, Debug, Clone)]
@@ -34,6 +34,22 @@ impl PytorchArgs {
 }
 
 /// Threads both sides use: `RAYON_NUM_THREADS` (ours) or every core.
+/// The SeqPE encoder and regularizer flags both PyTorch scripts take, from our settings.
+pub fn seqpe_script_args(s: &SeqPeSettings, r: &RegularizerSettings) -> Vec<String> {
+    vec![
+        format!("--seqpe-d-model={}", s.d_model),
+        format!("--seqpe-heads={}", s.heads),
+        format!("--seqpe-layers={}", s.layers),
+        format!("--seqpe-dropout={}", s.dropout),
+        format!("--ct-pivots={}", r.contrastive_batch),
+        format!("--ct-candidates={}", r.contrastive_candidates),
+        format!("--kd-windows={}", r.distill_windows),
+        format!("--kd-per-window={}", r.distill_per_window),
+        format!("--ct-weight={}", r.contrastive_weight),
+        format!("--kd-weight={}", r.distill_weight),
+    ]
+}
+
 pub fn threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()

@@ -52,6 +52,34 @@ pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+/// How the SeqPE q/k projections start, in words.
+pub fn seqpe_init_phrase(s: &seqpe_core::SeqPeSettings) -> String {
+    s.init_width
+        .map_or("reference (std 0.02)".to_string(), |w| {
+            format!("as the reference at width {w}")
+        })
+}
+
+/// The SeqPE regularizer and encoder-optimiser settings of a run, in words (the same sentence in
+/// every report).
+pub fn seqpe_training_phrase(t: &seqpe_train::TrainSettings) -> String {
+    let r = &t.regularizer;
+    format!(
+        "contrastive {}×{} (weight {}), distillation {}×{} (weight {}), random shift rate {} ({} \
+         windows per shifted step from a pool of {}), encoder lr ×{}",
+        r.contrastive_batch,
+        r.contrastive_candidates,
+        r.contrastive_weight,
+        r.distill_windows,
+        r.distill_per_window,
+        r.distill_weight,
+        r.shift_rate,
+        r.shift_windows,
+        r.shift_pool,
+        t.encoder_lr_scale
+    )
+}
+
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -381,7 +381,6 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
     let c = &plan.base;
     let m = &c.model;
     let t = &c.train;
-    let r = &t.regularizer;
     let mut timing = vec![];
     for res in results {
         let stats = last_table_stats(&res.run);
@@ -432,9 +431,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
          **SeqPE** (the ViT recipe): (row, col) digits, {digits} digits per axis (max {max} per \
          axis), encoder width {sd} ({sh} head(s), {sl} layers), `{inject}` injection with \
          {perlayer} q/k projection(s) (initial bias {qkb}, init {init}), CLS with its own \
-         learned position vector; contrastive {cb}×{cc} (weight {ct}), distillation {dw}×{dp} \
-         (weight {kd}), random shift rate {shift} ({sw} windows per shifted step from a pool of \
-         {pool}), encoder lr ×{elr}. Baselines: `ape` learned table (bicubic resize at other \
+         learned position vector; {training}. Baselines: `ape` learned table (bicubic resize at other \
          sizes), `sin` 1-D sinusoidal over the flat index (CLS at 0), `rope` 1-D RoPE over the \
          flat index (base 10000), `rope2d` axial RoPE (base 100), `rope-mixed` learned mixed \
          frequencies (base 10), `nope` none.{dims1}\n\n\
@@ -480,22 +477,8 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
             "one shared"
         },
         qkb = m.seqpe.qk_bias,
-        init = m
-            .seqpe
-            .init_width
-            .map_or("reference (std 0.02)".to_string(), |w| format!(
-                "as the reference at width {w}"
-            )),
-        cb = r.contrastive_batch,
-        cc = r.contrastive_candidates,
-        ct = r.contrastive_weight,
-        dw = r.distill_windows,
-        dp = r.distill_per_window,
-        kd = r.distill_weight,
-        shift = r.shift_rate,
-        sw = r.shift_windows,
-        pool = r.shift_pool,
-        elr = t.encoder_lr_scale,
+        init = crate::report::seqpe_init_phrase(&m.seqpe),
+        training = crate::report::seqpe_training_phrase(t),
         n_test = if plan.test_images == 0 || plan.test_images >= test_n {
             "All".to_string()
         } else {

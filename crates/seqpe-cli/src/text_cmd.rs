@@ -306,19 +306,8 @@ pub fn bench<B: AutodiffBackend>(
                 format!("--warmup={}", args.warmup),
             ];
             if pe == PeKind::SeqPe {
-                a.extend([
-                    format!("--seqpe-d-model={}", m.seqpe.d_model),
-                    format!("--seqpe-heads={}", m.seqpe.heads),
-                    format!("--seqpe-layers={}", m.seqpe.layers),
-                    format!("--seqpe-dropout={}", m.seqpe.dropout),
-                    format!("--seqpe-max-position={}", m.seqpe.max_position),
-                    format!("--ct-pivots={}", r.contrastive_batch),
-                    format!("--ct-candidates={}", r.contrastive_candidates),
-                    format!("--kd-windows={}", r.distill_windows),
-                    format!("--kd-per-window={}", r.distill_per_window),
-                    format!("--ct-weight={}", r.contrastive_weight),
-                    format!("--kd-weight={}", r.distill_weight),
-                ]);
+                a.extend(crate::pytorch::seqpe_script_args(&m.seqpe, r));
+                a.push(format!("--seqpe-max-position={}", m.seqpe.max_position));
             }
             a
         };

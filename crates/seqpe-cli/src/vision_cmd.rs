@@ -353,7 +353,7 @@ pub fn bench<B: AutodiffBackend>(
                 Ok(rows[0].train_images_per_s)
             };
             let script_args = |pe: PeKind| -> Vec<String> {
-                vec![
+                let mut a = vec![
                     format!("--pe={}", pe.name()),
                     format!("--image-size={}", m.image_size),
                     format!("--patch={}", m.patch),
@@ -365,15 +365,9 @@ pub fn bench<B: AutodiffBackend>(
                     format!("--batch={batch}"),
                     format!("--steps={}", args.steps),
                     "--warmup=1".into(),
-                    format!("--seqpe-d-model={}", m.seqpe.d_model),
-                    format!("--seqpe-heads={}", m.seqpe.heads),
-                    format!("--seqpe-layers={}", m.seqpe.layers),
-                    format!("--seqpe-dropout={}", m.seqpe.dropout),
-                    format!("--ct-pivots={}", r.contrastive_batch),
-                    format!("--ct-candidates={}", r.contrastive_candidates),
-                    format!("--kd-windows={}", r.distill_windows),
-                    format!("--kd-per-window={}", r.distill_per_window),
-                ]
+                ];
+                a.extend(crate::pytorch::seqpe_script_args(&m.seqpe, r));
+                a
             };
             crate::pytorch::compare(
                 &args.pytorch,
