@@ -36,6 +36,16 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// This command's session in `run` (its `--resume`, `--stop-after` and `--set`).
+    pub fn session(&self, run: &seqpe_train::RunDir) -> seqpe_train::Session {
+        seqpe_train::Session {
+            run: run.clone(),
+            resume: self.resume,
+            stop_after: self.stop_after,
+            overrides: self.overrides.clone(),
+        }
+    }
+
     /// The configuration of a fresh run: preset → `--config` → `flags` (only the typed options
     /// that were given) → `--set`.
     pub fn config<C: RunConfig>(&self, flags: impl FnOnce(&mut C)) -> Result<C> {

@@ -1,5 +1,6 @@
 //! `train-qa`, `eval-qa`, `report-qa` and `generate`.
 
+use seqpe_train::Session;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -75,11 +76,8 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         args.corpus.ensure_fetched()?;
     }
     let opts = QaTrainOptions {
-        run: run.clone(),
-        resume: args.run.resume,
+        session: args.run.session(&run),
         corpus: args.corpus.source(),
-        stop_after: args.run.stop_after,
-        overrides: args.run.overrides.clone(),
     };
     let s = train_qa::<B>(cfg, &opts, device)?;
     println!(
@@ -283,11 +281,11 @@ pub fn report<B: AutodiffBackend>(
                 train_qa::<B>(
                     cfg.clone(),
                     &QaTrainOptions {
-                        run: run.clone(),
-                        resume,
+                        session: Session {
+                            resume,
+                            ..Session::fresh(&run.root)
+                        },
                         corpus: args.corpus.source(),
-                        stop_after: None,
-                        overrides: vec![],
                     },
                     device,
                 )

@@ -1,6 +1,7 @@
 //! `report-text` and `demo`: one run per position encoding, evaluated at multiples of the training
 //! length, written as a markdown table and a perplexity-vs-length plot.
 
+use seqpe_train::Session;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -84,12 +85,12 @@ pub fn run_plan<B: AutodiffBackend>(
             plan.retrain,
             |resume| {
                 let opts = TrainOptions {
-                    run: run.clone(),
-                    resume,
+                    session: Session {
+                        resume,
+                        ..Session::fresh(&run.root)
+                    },
                     corpus: plan.corpus.clone(),
                     tokenizer: None,
-                    stop_after: None,
-                    overrides: vec![],
                 };
                 train::<B>(cfg.clone(), &opts, device)
             },

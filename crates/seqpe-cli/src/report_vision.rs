@@ -2,6 +2,7 @@
 //! ablation), evaluated at several resolutions, written as `docs/results/vision.md` with an
 //! accuracy-vs-resolution plot and PE-similarity heatmaps.
 
+use seqpe_train::Session;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -125,11 +126,11 @@ pub fn run_plan<B: AutodiffBackend>(
             plan.retrain,
             |resume| {
                 let opts = TrainOptions {
-                    run: run.clone(),
-                    resume,
+                    session: Session {
+                        resume,
+                        ..Session::fresh(&run.root)
+                    },
                     source: plan.source.clone(),
-                    stop_after: None,
-                    overrides: vec![],
                 };
                 train::<B>(cfg.clone(), &opts, device)
             },

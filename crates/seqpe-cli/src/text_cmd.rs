@@ -54,12 +54,9 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
     );
     args.corpus.ensure_fetched()?;
     let opts = TrainOptions {
-        run: run.clone(),
-        resume: args.run.resume,
+        session: args.run.session(&run),
         corpus: args.corpus.source(),
         tokenizer: args.tokenizer.clone(),
-        stop_after: args.run.stop_after,
-        overrides: args.run.overrides.clone(),
     };
     let summary = train_run::<B>(cfg, &opts, device)?;
     println!(

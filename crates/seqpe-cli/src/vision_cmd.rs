@@ -120,11 +120,8 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
     )));
     args.data.ensure_fetched()?;
     let opts = TrainOptions {
-        run: run.clone(),
-        resume: args.run.resume,
+        session: args.run.session(&run),
         source: args.data.source(),
-        stop_after: args.run.stop_after,
-        overrides: args.run.overrides.clone(),
     };
     let summary = train_run::<B>(cfg, &opts, device)?;
     println!(

@@ -24,9 +24,9 @@ use seqpe_text::config::TextConfig;
 use seqpe_text::data::{eot_id, load_tokenizer, save_tokenizer};
 use seqpe_text::eval::{load_splits, CorpusSource};
 use seqpe_text::model::Gpt;
-use seqpe_train::config::{for_run, RunConfig};
-use seqpe_train::run::RunDir;
-use seqpe_train::{fit, FitOptions, FitSummary, Goal, Metric, Task};
+use seqpe_train::config::RunConfig;
+use seqpe_train::run::{RunDir, Session};
+use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
 use tokenizers::Tokenizer;
 
 use crate::config::QaConfig;
@@ -400,12 +400,9 @@ impl<B: AutodiffBackend> Task<B> for QaTask {
 /// Where a QA fine-tune reads and writes.
 #[derive(Debug, Clone)]
 pub struct QaTrainOptions {
-    pub run: RunDir,
-    pub resume: bool,
+    pub session: Session,
     /// The text corpora of the built-in cloze task.
     pub corpus: CorpusSource,
-    pub stop_after: Option<usize>,
-    pub overrides: Vec<String>,
 }
 
 /// The text run a QA run starts from: its configuration and tokenizer, with errors that say what
@@ -436,11 +433,10 @@ pub fn train<B: AutodiffBackend>(
     opts: &QaTrainOptions,
     device: &B::Device,
 ) -> Result<FitSummary> {
-    let run = &opts.run;
-    run.prepare(opts.resume)?;
-    let mut cfg = for_run(run, opts.resume, cfg, &opts.overrides)?;
+    let (run, resume) = (&opts.session.run, opts.session.resume);
+    let mut cfg = opts.session.config(cfg)?;
     cfg.validate()?;
-    let tokenizer = if opts.resume {
+    let tokenizer = if resume {
         load_tokenizer(&run.file("tokenizer.json"))?
     } else {
         let (text_cfg, tok) = text_run(&cfg.from)?;
@@ -461,7 +457,7 @@ pub fn train<B: AutodiffBackend>(
     );
     let task = QaTask::new(data.train, data.valid, cfg.qa.length)?;
     B::seed(device, cfg.train.seed);
-    let model: Gpt<B> = if opts.resume {
+    let model: Gpt<B> = if resume {
         cfg.model.init(device)?
     } else {
         RunDir::new(&cfg.from)
@@ -476,12 +472,7 @@ pub fn train<B: AutodiffBackend>(
             &cfg.train.regularizer,
         )
     });
-    let options = FitOptions {
-        run: run.clone(),
-        resume: opts.resume,
-        stop_after: opts.stop_after,
-        label: "train-qa".into(),
-    };
+    let options = opts.session.fit_options("train-qa");
     fit(&task, model, &cfg.train, regularizer, &options, device)
 }
 

@@ -14,7 +14,7 @@ use seqpe_qa::task::{train, QaTrainOptions};
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::CorpusSource;
 use seqpe_text::train::{train as train_text, TrainOptions};
-use seqpe_train::run::RunDir;
+use seqpe_train::run::Session;
 
 type AD = Autodiff<Flex>;
 const DEV: FlexDevice = FlexDevice;
@@ -143,23 +143,20 @@ fn fine_tuning_lifts_exact_match_above_the_trivial_baseline() {
     train_text::<AD>(
         text_config(),
         &TrainOptions {
-            run: RunDir::new(&text_run),
-            resume: false,
+            session: Session::fresh(&text_run),
             corpus: CorpusSource::Dir(dir.join("corpus")),
             tokenizer: None,
-            stop_after: None,
-            overrides: vec![],
         },
         &DEV,
     )
     .unwrap();
     let corpus = CorpusSource::Dir(dir.join("corpus"));
     let opts = |run: &Path, stop: Option<usize>| QaTrainOptions {
-        run: RunDir::new(run),
-        resume: false,
+        session: Session {
+            stop_after: stop,
+            ..Session::fresh(run)
+        },
         corpus: corpus.clone(),
-        stop_after: stop,
-        overrides: vec![],
     };
     // before fine-tuning: one step at learning rate 0 (the first warm-up step) saves the text
     // run's weights as a QA run
@@ -205,11 +202,8 @@ fn bad_inputs_name_the_problem() {
     let dir = tmp.path();
     let corpus = CorpusSource::Dir(dir.join("corpus"));
     let opts = |run: &Path| QaTrainOptions {
-        run: RunDir::new(run),
-        resume: false,
+        session: Session::fresh(run),
         corpus: corpus.clone(),
-        stop_after: None,
-        overrides: vec![],
     };
     // --from a folder that is no run
     std::fs::create_dir_all(dir.join("empty")).unwrap();

@@ -13,9 +13,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeKind, PositionContext, PositionGrid};
-use seqpe_train::config::{for_run, RunConfig};
-use seqpe_train::run::RunDir;
-use seqpe_train::{fit, FitOptions, FitSummary, Goal, Metric, Task};
+use seqpe_train::config::RunConfig;
+use seqpe_train::run::Session;
+use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
 
 use crate::config::TextConfig;
 use crate::data::{gather_blocks, save_tokenizer, tokenizer_for_run, TokenStream};
@@ -25,15 +25,10 @@ use crate::model::Gpt;
 /// Where a run reads its data and writes its files.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
-    pub run: RunDir,
-    pub resume: bool,
+    pub session: Session,
     pub corpus: CorpusSource,
     /// A `tokenizer.json` to use instead of training one.
     pub tokenizer: Option<PathBuf>,
-    /// Stop (with a checkpoint) once this step is reached; the run stays resumable.
-    pub stop_after: Option<usize>,
-    /// The `--set` overrides given: a resumed run accepts `train.steps=N` only.
-    pub overrides: Vec<String>,
 }
 
 /// Next-token prediction on blocks of a token stream.
@@ -138,13 +133,12 @@ pub fn train<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<FitSummary> {
-    let run = &opts.run;
-    run.prepare(opts.resume)?;
-    let mut cfg = for_run(run, opts.resume, cfg, &opts.overrides)?;
+    let (run, resume) = (&opts.session.run, opts.session.resume);
+    let mut cfg = opts.session.config(cfg)?;
     cfg.validate()?;
     let splits = load_splits(&opts.corpus)?;
     let tok_path = run.file("tokenizer.json");
-    let tokenizer = if opts.resume {
+    let tokenizer = if resume {
         crate::data::load_tokenizer(&tok_path)?
     } else {
         let tok = tokenizer_for_run(
@@ -175,11 +169,6 @@ pub fn train<B: AutodiffBackend>(
             &cfg.train.regularizer,
         )
     });
-    let options = FitOptions {
-        run: run.clone(),
-        resume: opts.resume,
-        stop_after: opts.stop_after,
-        label: "train-text".into(),
-    };
+    let options = opts.session.fit_options("train-text");
     fit(&task, model, &cfg.train, regularizer, &options, device)
 }

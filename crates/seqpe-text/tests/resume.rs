@@ -21,7 +21,7 @@ fn kill_and_resume_gives_the_same_losses() {
     let mut first = options(&split, &corpus);
     // the same tokenizer: BPE training may break ties differently between two trainings
     first.tokenizer = Some(whole.join("tokenizer.json"));
-    first.stop_after = Some(6);
+    first.session.stop_after = Some(6);
     train::<AD>(tiny_config(PeKind::SeqPe, 9), &first, &DEV).unwrap();
     // a second start without --resume is refused: nothing saved is overwritten
     let err = train::<AD>(
@@ -32,7 +32,7 @@ fn kill_and_resume_gives_the_same_losses() {
     .unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
     let mut second = options(&split, &corpus);
-    second.resume = true;
+    second.session.resume = true;
     train::<AD>(tiny_config(PeKind::SeqPe, 9), &second, &DEV).unwrap();
     let a = logged_losses(&whole);
     let b = logged_losses(&split);

@@ -24,4 +24,5 @@ pub mod schedule;
 pub mod settings;
 
 pub use fit::{fit, FitOptions, FitSummary, Goal, Metric, PositionedModel, Task};
+pub use run::{RunDir, Session};
 pub use settings::TrainSettings;

@@ -14,9 +14,9 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
 use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionContext, PositionGrid};
 use seqpe_datasets::vision::ImageSet;
-use seqpe_train::config::{for_run, RunConfig};
-use seqpe_train::run::RunDir;
-use seqpe_train::{fit, FitOptions, FitSummary, Goal, Metric, Task};
+use seqpe_train::config::RunConfig;
+use seqpe_train::run::Session;
+use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
 
 use crate::config::VisionConfig;
 use crate::data::{
@@ -28,13 +28,8 @@ use crate::model::Vit;
 /// Where a run reads its data and writes its files.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
-    pub run: RunDir,
-    pub resume: bool,
+    pub session: Session,
     pub source: ImageSource,
-    /// Stop (with a checkpoint) once this step is reached; the run stays resumable.
-    pub stop_after: Option<usize>,
-    /// The `--set` overrides given: a resumed run accepts `train.steps=N` only.
-    pub overrides: Vec<String>,
 }
 
 /// Classification of augmented training images.
@@ -144,9 +139,8 @@ pub fn train<B: AutodiffBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<FitSummary> {
-    let run = &opts.run;
-    run.prepare(opts.resume)?;
-    let mut cfg = for_run(run, opts.resume, cfg, &opts.overrides)?;
+    let (run, resume) = (&opts.session.run, opts.session.resume);
+    let mut cfg = opts.session.config(cfg)?;
     cfg.validate()?;
     let m0 = &cfg.model;
     let splits = load_splits(
@@ -157,7 +151,7 @@ pub fn train<B: AutodiffBackend>(
         cfg.data.train_subset,
     )?;
     // channels, classes and normalisation come from the data (and are saved for evaluation)
-    if opts.resume {
+    if resume {
         if splits.train.channels != cfg.model.channels
             || splits.train.classes.len() != cfg.model.num_classes
         {
@@ -201,11 +195,6 @@ pub fn train<B: AutodiffBackend>(
         m.seqpe
             .regularizer(m.trained_extent(), m.seqpe_range(), &cfg.train.regularizer)
     });
-    let options = FitOptions {
-        run: run.clone(),
-        resume: opts.resume,
-        stop_after: opts.stop_after,
-        label: "train-vit".into(),
-    };
+    let options = opts.session.fit_options("train-vit");
     fit(&task, model, &cfg.train, regularizer, &options, device)
 }

@@ -15,13 +15,13 @@ fn kill_and_resume_gives_the_same_losses() {
     train::<AD>(tiny_config(PeKind::SeqPe, 9), &options(&whole, &idx), &DEV).unwrap();
     let split = dir.join("split");
     let mut first = options(&split, &idx);
-    first.stop_after = Some(5);
+    first.session.stop_after = Some(5);
     train::<AD>(tiny_config(PeKind::SeqPe, 9), &first, &DEV).unwrap();
     // a second start without --resume is refused: nothing saved is overwritten
     let err = train::<AD>(tiny_config(PeKind::SeqPe, 9), &options(&split, &idx), &DEV).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
     let mut second = options(&split, &idx);
-    second.resume = true;
+    second.session.resume = true;
     // the resumed run keeps its saved 9 steps although the fresh config says 30 (only an
     // explicit --set train.steps=N changes it)
     let summary = train::<AD>(tiny_config(PeKind::SeqPe, 30), &second, &DEV).unwrap();

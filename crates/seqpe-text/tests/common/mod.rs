@@ -14,7 +14,7 @@ pub use seqpe_text::config::TextConfig;
 pub use seqpe_text::data::{eval_chunks, train_tokenizer, TokenStream};
 pub use seqpe_text::eval::{evaluate_run, load_run, CorpusSource};
 pub use seqpe_text::train::{train, TrainOptions};
-pub use seqpe_train::run::RunDir;
+pub use seqpe_train::run::{RunDir, Session};
 
 pub type AD = Autodiff<Flex>;
 pub const DEV: FlexDevice = FlexDevice;
@@ -71,12 +71,9 @@ pub fn tiny_config(pe: PeKind, steps: usize) -> TextConfig {
 
 pub fn options(run: &Path, corpus: &Path) -> TrainOptions {
     TrainOptions {
-        run: RunDir::new(run),
-        resume: false,
+        session: Session::fresh(run),
         corpus: CorpusSource::Dir(corpus.to_path_buf()),
         tokenizer: None,
-        stop_after: None,
-        overrides: vec![],
     }
 }
 

@@ -10,7 +10,7 @@ pub use burn::backend::{Autodiff, Flex};
 pub use burn::module::AutodiffModule;
 pub use burn::tensor::{Int, Tensor, TensorData};
 pub use seqpe_core::PeKind;
-pub use seqpe_train::run::RunDir;
+pub use seqpe_train::run::{RunDir, Session};
 pub use seqpe_vision::config::VisionConfig;
 pub use seqpe_vision::data::ImageSource;
 pub use seqpe_vision::eval::{evaluate_run, load_run};
@@ -171,11 +171,8 @@ pub fn tiny_config(pe: PeKind, steps: usize) -> VisionConfig {
 
 pub fn options(run: &Path, idx: &Path) -> TrainOptions {
     TrainOptions {
-        run: RunDir::new(run),
-        resume: false,
+        session: Session::fresh(run),
         source: ImageSource::Idx(idx.to_path_buf()),
-        stop_after: None,
-        overrides: vec![],
     }
 }
 
