@@ -268,3 +268,21 @@ mod tests {
         }
     }
 }
+
+/// Where a report keeps its runs and writes its page (`report-text`, `report-vision`,
+/// `report-qa`).
+#[derive(Args, Debug, Clone)]
+pub struct ReportRuns {
+    /// Overrides applied to every run, e.g. --set train.steps=300
+    #[arg(long = "set")]
+    pub overrides: Vec<String>,
+    /// Folder of the run folders (one per method).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Where the page (`text.md`, `vision.md`, `qa.md`) and its plots go.
+    #[arg(long, default_value = "docs/results")]
+    pub out: PathBuf,
+    /// Train again even when a finished run with the same settings exists.
+    #[arg(long)]
+    pub retrain: bool,
+}

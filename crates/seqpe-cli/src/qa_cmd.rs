@@ -215,18 +215,8 @@ pub struct ReportArgs {
     /// Test questions per length (0 = all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
-    /// Overrides applied to every fine-tune, e.g. --set train.steps=300
-    #[arg(long = "set")]
-    pub overrides: Vec<String>,
-    /// Folder of the run folders.
-    #[arg(long, default_value = "runs")]
-    pub runs: PathBuf,
-    /// Where qa.md and qa_em.png go.
-    #[arg(long, default_value = "docs/results")]
-    pub out: PathBuf,
-    /// Fine-tune again even when finished runs exist.
-    #[arg(long)]
-    pub retrain: bool,
+    #[command(flatten)]
+    pub common: crate::args::ReportRuns,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -252,6 +242,7 @@ pub fn report<B: AutodiffBackend>(
     for &pe in &args.pes {
         let pe: PeKind = pe.into();
         let from = args
+            .common
             .runs
             .join(format!("report-text-{}-{pe}", args.text_preset));
         if !from.join("summary.json").is_file() {
@@ -263,10 +254,10 @@ pub fn report<B: AutodiffBackend>(
         }
         let mut cfg = QaConfig::preset(&args.preset)?;
         cfg.from = from.clone();
-        apply_overrides(&mut cfg, &args.overrides)?;
+        apply_overrides(&mut cfg, &args.common.overrides)?;
         let (text_cfg, _) = seqpe_qa::task::text_run(&from)?;
         cfg.model = text_cfg.model;
-        let run = RunDir::new(args.runs.join(format!("qa-{}-{pe}", args.preset)));
+        let run = RunDir::new(args.common.runs.join(format!("qa-{}-{pe}", args.preset)));
         let mut ignore = vec![];
         if pe != PeKind::SeqPe {
             ignore.extend(SEQPE_ONLY_KEYS);
@@ -276,7 +267,7 @@ pub fn report<B: AutodiffBackend>(
             &cfg,
             cfg.train.steps,
             &ignore,
-            args.retrain,
+            args.common.retrain,
             |resume| {
                 train_qa::<B>(
                     cfg.clone(),
@@ -337,7 +328,7 @@ fn write_report(
     backend: &str,
     wall: f64,
 ) -> Result<PathBuf> {
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.common.out)?;
     let Some(first) = results.first() else {
         bail!("no results to report");
     };
@@ -355,7 +346,7 @@ fn write_report(
         })
         .collect();
     line_chart(
-        &args.out.join("qa_em.png"),
+        &args.common.out.join("qa_em.png"),
         "QA exact match (lenient) vs prompt length",
         "prompt length (tokens)",
         "lenient EM (%)",
@@ -504,7 +495,7 @@ fn write_report(
         scalar = first.eval.cached_scalar,
         first_pe = first.pe,
     );
-    let path = args.out.join("qa.md");
+    let path = args.common.out.join("qa.md");
     std::fs::write(&path, md)?;
     Ok(path)
 }

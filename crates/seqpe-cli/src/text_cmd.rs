@@ -125,33 +125,23 @@ pub struct ReportArgs {
     /// Evaluation lengths as multiples of the training length.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
     pub factors: Vec<usize>,
-    /// Overrides applied to every run, e.g. --set train.steps=300
-    #[arg(long = "set")]
-    pub overrides: Vec<String>,
-    /// Folder of the run folders.
-    #[arg(long, default_value = "runs")]
-    pub runs: PathBuf,
-    /// Where to write text.md and its plots.
-    #[arg(long, default_value = "docs/results")]
-    pub out: PathBuf,
-    /// Train again even when finished runs exist.
-    #[arg(long)]
-    pub retrain: bool,
+    #[command(flatten)]
+    pub common: crate::args::ReportRuns,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
 
 fn plan(args: &ReportArgs, prefix: String) -> Result<ReportPlan> {
     let mut base = TextConfig::preset(&args.preset)?;
-    apply_overrides(&mut base, &args.overrides)?;
+    apply_overrides(&mut base, &args.common.overrides)?;
     Ok(ReportPlan {
         base,
         pes: args.pes.iter().map(|&p| p.into()).collect(),
         factors: args.factors.clone(),
-        runs: args.runs.clone(),
+        runs: args.common.runs.clone(),
         prefix,
         corpus: args.corpus.source(),
-        retrain: args.retrain,
+        retrain: args.common.retrain,
     })
 }
 
@@ -174,7 +164,7 @@ pub fn report<B: AutodiffBackend>(
     let path = write_report(
         &results,
         &plan,
-        &args.out,
+        &args.common.out,
         &command_line("report-text"),
         backend,
     )?;
@@ -201,10 +191,12 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
         preset: "tiny".into(),
         pes: vec![TextPe::Seqpe, TextPe::Ape],
         factors: vec![1, 2, 4, 8],
-        overrides: args.overrides.clone(),
-        runs: PathBuf::from("runs"),
-        out: PathBuf::from("runs/demo"),
-        retrain: false,
+        common: crate::args::ReportRuns {
+            overrides: args.overrides.clone(),
+            runs: PathBuf::from("runs"),
+            out: PathBuf::from("runs/demo"),
+            retrain: false,
+        },
         corpus: args.corpus.clone(),
     };
     // the same run folders as `report-text --preset tiny`, so either command reuses the other's runs

@@ -212,18 +212,8 @@ pub struct ReportArgs {
     /// Test images per size (default: the preset's data.eval_images; 0 = all).
     #[arg(long)]
     pub test_images: Option<usize>,
-    /// Overrides applied to every run, e.g. --set train.steps=300
-    #[arg(long = "set")]
-    pub overrides: Vec<String>,
-    /// Folder of the runs (one per method: <runs>/vision-<preset>-<pe>).
-    #[arg(long, default_value = "runs")]
-    pub runs: PathBuf,
-    /// Where vision.md and the plots go.
-    #[arg(long, default_value = "docs/results")]
-    pub out: PathBuf,
-    /// Train again even when a finished run with the same config exists.
-    #[arg(long)]
-    pub retrain: bool,
+    #[command(flatten)]
+    pub common: crate::args::ReportRuns,
     #[command(flatten)]
     pub data: ImageArgs,
 }
@@ -252,7 +242,7 @@ pub fn report<B: AutodiffBackend>(
     let mut plans = Vec::new();
     for preset in &args.presets {
         let mut base = VisionConfig::preset(preset)?;
-        apply_overrides(&mut base, &args.overrides)?;
+        apply_overrides(&mut base, &args.common.overrides)?;
         let plan = ReportPlan {
             sizes: if args.sizes.is_empty() {
                 base.data.eval_sizes.clone()
@@ -262,9 +252,9 @@ pub fn report<B: AutodiffBackend>(
             test_images: args.test_images.unwrap_or(base.data.eval_images),
             base,
             methods: methods.clone(),
-            runs: args.runs.clone(),
+            runs: args.common.runs.clone(),
             source: args.data.source(),
-            retrain: args.retrain,
+            retrain: args.common.retrain,
         };
         for m in &plan.methods {
             method_config(&plan, m)?;
@@ -279,7 +269,7 @@ pub fn report<B: AutodiffBackend>(
     }
     let (path, pngs) = write_report::<B::InnerBackend>(
         &sections,
-        &args.out,
+        &args.common.out,
         &command_line("report-vision"),
         backend,
         started.elapsed().as_secs_f64(),
