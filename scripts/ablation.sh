@@ -50,13 +50,18 @@ case "$what" in
     run_text reference
     run_text init768 model.seqpe_init_width=768
     run_text init768-noreg model.seqpe_init_width=768 train.contrastive_weight=0 train.distill_weight=0
-    run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3
-    run_text scale4 model.seqpe_scalar_scale=4
     run_text ctkd1 train.contrastive_weight=1 train.distill_weight=1
+    run_text scale4 model.seqpe_scalar_scale=4
+    run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3
     run_text ctkd1-init768 model.seqpe_init_width=768 train.contrastive_weight=1 train.distill_weight=1
     ;;
   vision)
-    run_vision reference
+    # the reference settings are the report's SeqPE run (cargo xtask report-vision --presets
+    # small-native); score it on the validation split beside the variants
+    for run in runs/vision-small-native-*; do
+      [ -f "$run/eval-default-valid.json" ] || seqpe eval-vit --run "$run" --split valid --test-images 0
+    done
+    run_vision ctkd1 train.contrastive_weight=1 train.distill_weight=1
     run_vision qkbias1 model.seqpe_qk_bias=1
     run_vision qkbias1-init384 model.seqpe_qk_bias=1 model.seqpe_init_width=384
     run_vision qkbias1-noreg model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0
