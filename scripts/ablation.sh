@@ -61,6 +61,7 @@ case "$what" in
     for run in runs/vision-small-native-*; do
       [ -f "$run/eval-default-valid.json" ] || seqpe eval-vit --run "$run" --split valid --test-images 0
     done
+    run_vision shift05 train.shift_rate=0.5
     run_vision ctkd1 train.contrastive_weight=1 train.distill_weight=1
     run_vision qkbias1 model.seqpe_qk_bias=1
     run_vision qkbias1-init384 model.seqpe_qk_bias=1 model.seqpe_init_width=384

@@ -52,6 +52,8 @@ def overrides(run):
         parts.append(f"scalar scale {m['seqpe_scalar_scale']}")
     if t.get("encoder_lr_scale", 1) != 1:
         parts.append(f"encoder lr ×{t['encoder_lr_scale']}")
+    if t.get("shift_rate", 0.1) != 0.1:
+        parts.append(f"shift rate {t['shift_rate']}")
     parts.append(f"ct/kd weights {t['contrastive_weight']}/{t['distill_weight']}")
     return ", ".join(parts)
 

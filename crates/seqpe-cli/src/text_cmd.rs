@@ -146,11 +146,46 @@ fn plan(args: &ReportArgs, prefix: String) -> Result<ReportPlan> {
 }
 
 /// The command line as the user would type it, for the reports.
+/// The `cargo xtask` command that reproduces this invocation of `name`: its own arguments,
+/// then the global ones given before it (`--backend tch`).
 pub fn command_line(name: &str) -> String {
+    command_line_of(name, std::env::args().skip(1))
+}
+
+fn command_line_of(name: &str, args: impl Iterator<Item = String>) -> String {
+    let args: Vec<String> = args.collect();
+    let (global, own) = match args.iter().position(|a| a == name) {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (&args[..0], &args[..]),
+    };
     std::iter::once(format!("cargo xtask {name}"))
-        .chain(std::env::args().skip(2))
+        .chain(own.iter().cloned())
+        .chain(global.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reproducing_command_keeps_global_flags() {
+        let args = [
+            "--backend",
+            "tch",
+            "report-vision",
+            "--presets",
+            "small-native",
+        ];
+        assert_eq!(
+            super::command_line_of("report-vision", args.iter().map(|s| s.to_string())),
+            "cargo xtask report-vision --presets small-native --backend tch"
+        );
+        let args = ["report-text", "--preset", "small"];
+        assert_eq!(
+            super::command_line_of("report-text", args.iter().map(|s| s.to_string())),
+            "cargo xtask report-text --preset small"
+        );
+    }
 }
 
 pub fn report<B: AutodiffBackend>(
