@@ -399,6 +399,38 @@ fn write_report(
         h[0] = "guess".into();
         markdown_table(&h, &rows)
     };
+    // Does any encoding answer more than guessing does, at any length?
+    let mut above = Vec::new();
+    for r in results {
+        for s in &r.eval.results {
+            let guess = s
+                .baseline_frequent_answer
+                .into_iter()
+                .chain(s.baseline_context_word)
+                .fold(0.0, f64::max);
+            if s.lenient_em > guess {
+                above.push(format!("{} at {}×", r.pe, s.factor));
+            }
+        }
+    }
+    let verdict = if results.iter().all(|r| {
+        r.eval
+            .results
+            .iter()
+            .all(|s| s.baseline_context_word.is_none())
+    }) {
+        String::new()
+    } else if above.is_empty() {
+        "**Reading.** No encoding answers more questions than the best guess at any length: at this \
+         budget the fine-tuned models have not learned to find the answer in the context, so the \
+         EM columns do not separate the encodings; only the answer perplexities do.\n\n"
+            .to_string()
+    } else {
+        format!(
+            "**Reading.** Lenient EM above the best guess: {}.\n\n",
+            above.join(", ")
+        )
+    };
     let runs: Vec<Vec<String>> = results
         .iter()
         .map(|r| {
@@ -465,7 +497,7 @@ fn write_report(
          ## Lenient EM (%, test)\n\n{lenient}\n![EM vs length](qa_em.png)\n\n\
          ## Strict EM (%, test)\n\n{strict}\n\
          ## Answer perplexity (test, teacher-forced answer + end-of-text)\n\n{ppl}\n\
-         ## What guessing scores (lenient EM %, same test items)\n\n{baselines}\n\
+         ## What guessing scores (lenient EM %, same test items)\n\n{baselines}\n{verdict}\
          ## Runs\n\n{runs}\n\
          Examples ({first_pe}):\n\n{samples}\n\
          ## Reproduce\n\n```sh\ncargo xtask report-text --preset {tp}   # the pre-trained runs\n{command}\n```\n",

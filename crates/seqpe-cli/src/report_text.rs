@@ -250,8 +250,10 @@ pub fn write_report(
          **Methods.** `seqpe`: encoder width {sd} ({sh} head(s), {sl} layers, dropout {sdrop}), max \
          position {smax} ({digits} digits), `{inject}` injection (scale {sscale}, q/k init {init}), \
          {training}. \
-         `ape`: learned table, linearly interpolated to longer inputs. `sin`: sinusoidal. `rope`: \
-         RoPE, base {rope}. `alibi`: {alibi}. `nope`: none.\n\n\
+         `ape`: learned table, linearly interpolated to longer inputs. `sin`: sinusoidal, added to the \
+         token embeddings unscaled as in the reference (at initialisation a position vector has \
+         norm √(d/2) = {sin_norm:.1} against about {tok_norm:.2} for a token embedding of std \
+         0.02). `rope`: RoPE, base {rope}. `alibi`: {alibi}. `nope`: none.\n\n\
          **Protocol.** The test stream is cut into non-overlapping chunks of each length (last \
          partial chunk kept), every token scored. Model selection (best checkpoint) used the \
          validation perplexity at the training length only.\n\n\
@@ -291,6 +293,8 @@ pub fn write_report(
         init = crate::report::seqpe_init_phrase(&m.seqpe),
         training = crate::report::seqpe_training_phrase(t),
         rope = m.rope_base,
+        sin_norm = (m.d_model as f64 / 2.0).sqrt(),
+        tok_norm = 0.02 * (m.d_model as f64).sqrt(),
         alibi = match m.alibi_form {
             seqpe_core::position::AlibiForm::Standard =>
                 "standard slopes added after the 1/√d_h scaling (Press et al.)",

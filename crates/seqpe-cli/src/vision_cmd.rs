@@ -21,6 +21,16 @@ pub enum SplitArg {
     Test,
     Valid,
 }
+
+impl SplitArg {
+    /// The name in result files (`eval-<data>-<split>.json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitArg::Test => "test",
+            SplitArg::Valid => "valid",
+        }
+    }
+}
 use seqpe_vision::train::{train as train_run, TrainOptions};
 
 use crate::args::{Injection, RunArgs, VisionPe};
@@ -181,8 +191,11 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     print!("{}", report.table());
     println!("SeqPE tables built: {}", report.pe_tables_built);
     let json = args.json.clone().unwrap_or_else(|| {
-        args.run
-            .join(format!("eval-{}-test.json", args.data.source().label()))
+        args.run.join(format!(
+            "eval-{}-{}.json",
+            args.data.source().label(),
+            args.split.name()
+        ))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());
