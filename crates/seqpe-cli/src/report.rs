@@ -125,6 +125,85 @@ pub const SEQPE_ONLY_KEYS: [&str; 20] = [
 
 /// The JSON of a config with the given top-level-section keys removed (`"model.vocab_size"`), to
 /// compare a planned config with a saved one where some fields are filled from the data.
+/// The `section.field`s whose values differ between two configurations (saved → planned).
+fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let mut keys = Vec::new();
+    let sections = |v: &serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let (sa, sb) = (sections(a), sections(b));
+    for (name, va) in sa
+        .iter()
+        .chain(sb.iter().filter(|(k, _)| !sa.contains_key(*k)))
+    {
+        let (x, y) = (sa.get(name), sb.get(name));
+        match (x.and_then(|v| v.as_object()), y.and_then(|v| v.as_object())) {
+            (Some(fx), Some(fy)) => {
+                for field in fx.keys().chain(fy.keys().filter(|k| !fx.contains_key(*k))) {
+                    let same = match (fx.get(field), fy.get(field)) {
+                        (Some(p), Some(q)) => same_settings(p, q),
+                        _ => false,
+                    };
+                    if !same {
+                        keys.push(format!(
+                            "{name}.{field}: {} → {}",
+                            fx.get(field).map_or("absent".into(), |v| v.to_string()),
+                            fy.get(field).map_or("absent".into(), |v| v.to_string())
+                        ));
+                    }
+                }
+            }
+            _ => {
+                let same = match (x, y) {
+                    (Some(p), Some(q)) => same_settings(p, q),
+                    _ => false,
+                };
+                if !same {
+                    keys.push(format!("{name}: {va}"));
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Equal configurations, numbers compared to float32 precision (a setting that went through an
+/// `f32` reads back as 0.05000000074505806 where the preset says 0.05).
+fn same_settings(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1e-30),
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_settings(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_settings(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use serde_json::json;
+
+    #[test]
+    fn settings_compare_to_float32_precision_and_name_what_differs() {
+        let a = json!({"train": {"weight_decay": 0.05, "steps": 10}});
+        let b = json!({"train": {"weight_decay": 0.05000000074505806, "steps": 10}});
+        assert!(super::same_settings(&a, &b));
+        let c = json!({"train": {"weight_decay": 0.1, "steps": 10}});
+        assert!(!super::same_settings(&a, &c));
+        assert_eq!(
+            super::differing_keys(&a, &c),
+            vec!["train.weight_decay: 0.05 → 0.1".to_string()]
+        );
+    }
+}
+
 fn without(value: &serde_json::Value, ignore: &[&str]) -> serde_json::Value {
     let mut v = value.clone();
     for key in ignore {
@@ -156,11 +235,13 @@ pub fn ensure_trained<C: Serialize + DeserializeOwned>(
     if run.config().is_file() {
         let saved: serde_json::Value = run.read_config()?;
         let planned = serde_json::to_value(planned)?;
-        if without(&saved, ignore) != without(&planned, ignore) {
+        let (saved, planned) = (without(&saved, ignore), without(&planned, ignore));
+        if !same_settings(&saved, &planned) {
             bail!(
-                "{} holds a run with other settings than this report's; pass --retrain to \
-                 replace it or --runs to use another folder",
-                run.root.display()
+                "{} holds a run with other settings than this report's ({}); pass --retrain \
+                 to replace it or --runs to use another folder",
+                run.root.display(),
+                differing_keys(&saved, &planned).join(", ")
             );
         }
     }
