@@ -16,6 +16,15 @@ use seqpe_core::sampling::{
 use seqpe_core::transformer::TransformerConfig;
 use seqpe_core::{PeKind, PeTableCache, PositionGrid, SeqPeEncoder, SeqPeEncoderConfig};
 
+/// Burn's backend seed is global: every test holds this lock, so a test that seeds and then
+/// initialises a model starts from the same weights however the tests interleave (the
+/// contrastive test below started from another encoder on some parallel runs and missed its bar).
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 type B = Flex;
 type AD = Autodiff<Flex>;
 const DEV: FlexDevice = FlexDevice;
@@ -66,6 +75,7 @@ impl ModuleVisitor<AD> for GradProbe<'_> {
 
 #[test]
 fn gradients_reach_every_encoder_parameter() {
+    let _rng = rng_lock();
     for dims in [1, 2, 3] {
         let enc: SeqPeEncoder<AD> = SeqPeEncoderConfig::new(dims, 2, 32, 16, 2)
             .with_resid_dropout(0.1)
@@ -143,11 +153,13 @@ fn ranking_accuracy(enc: &SeqPeEncoder<B>, sampler: &mut ContrastiveSampler, rou
 
 #[test]
 fn contrastive_training_improves_ranking() {
+    let _rng = rng_lock();
     let cfg = ContrastiveConfig {
         batch: 32,
         candidates: 16,
         ..ContrastiveConfig::text(1000, 3)
     };
+    <AD as Backend>::seed(&DEV, 17);
     let mut enc: SeqPeEncoder<AD> = SeqPeEncoderConfig::new(1, 3, 32, 32, 2)
         .with_resid_dropout(0.0)
         .init(&DEV);
@@ -184,6 +196,7 @@ fn random<Bk: Backend>(shape: [usize; 4]) -> Tensor<Bk, 4> {
 
 #[test]
 fn chunked_fused_and_autodiff_attention_agree() {
+    let _rng = rng_lock();
     let no_drop = DropoutConfig::new(0.0).init();
     let (q, k, v) = (
         random::<B>([2, 3, 37, 8]),
@@ -251,6 +264,7 @@ fn chunked_fused_and_autodiff_attention_agree() {
 
 #[test]
 fn attn_scalar_equals_an_explicit_bias_before_scaling() {
+    let _rng = rng_lock();
     // softmax((q·k + pq·pk)/sqrt(dh)) v computed by hand vs the ScalarProduct path
     let cfg = TransformerConfig::new(16, 2, 1).with_resid_dropout(0.0);
     let ad_block = cfg.init_block::<AD>(&DEV);
@@ -315,6 +329,7 @@ fn attn_scalar_equals_an_explicit_bias_before_scaling() {
 
 #[test]
 fn rope_scores_depend_only_on_relative_offset() {
+    let _rng = rng_lock();
     use seqpe_core::attention::apply_rotary;
     for kind in [PeKind::Rope, PeKind::Rope2d] {
         let cfg = PositionEncodingConfig::new(kind, 16, 1, 1, vec![8]);
@@ -363,6 +378,7 @@ fn rope_scores_depend_only_on_relative_offset() {
 
 #[test]
 fn learned_interpolation_keeps_the_endpoints() {
+    let _rng = rng_lock();
     let cfg = PositionEncodingConfig::new(PeKind::Learned, 8, 2, 1, vec![5]);
     let pe = cfg.init::<B>(&DEV);
     let seqpe_core::PositionEncoding::Learned(l) = &pe else {
@@ -402,6 +418,7 @@ fn seqpe_config(dims: usize, d: usize, injection: SeqPeInjection, per_layer: boo
 
 #[test]
 fn every_encoding_runs_through_the_shared_stack_in_1d_and_2d() {
+    let _rng = rng_lock();
     let (d, h, layers) = (16, 2, 2);
     let stack = TransformerConfig::new(d, h, layers).init::<B>(&DEV);
     let cases: Vec<(PeKind, Option<SeqPeConfig>, PositionGrid, AttnMask)> = vec![
@@ -507,6 +524,7 @@ fn every_encoding_runs_through_the_shared_stack_in_1d_and_2d() {
 
 #[test]
 fn seqpe_extrapolates_and_caches_its_table() {
+    let _rng = rng_lock();
     let cfg = PositionEncodingConfig::new(PeKind::SeqPe, 16, 2, 1, vec![8]).with_seqpe(Some(
         SeqPeConfig::new(SeqPeEncoderConfig::new(1, 5, 16, 16, 1).with_resid_dropout(0.0)),
     ));
@@ -532,6 +550,7 @@ fn seqpe_extrapolates_and_caches_its_table() {
 
 #[test]
 fn shifted_groups_tile_over_the_batch() {
+    let _rng = rng_lock();
     let cfg = PositionEncodingConfig::new(PeKind::SeqPe, 16, 2, 1, vec![4])
         .with_seqpe(Some(seqpe_config(1, 16, SeqPeInjection::AttnScalar, false)));
     let pe = cfg.init::<B>(&DEV);
@@ -549,6 +568,7 @@ fn shifted_groups_tile_over_the_batch() {
 
 #[test]
 fn reference_import_names_the_offending_key() {
+    let _rng = rng_lock();
     use seqpe_core::reference::{load_reference_encoder, SafetensorsFile};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -590,6 +610,7 @@ fn reference_import_names_the_offending_key() {
 
 #[test]
 fn small_encoder_shapes() {
+    let _rng = rng_lock();
     let enc = small_encoder::<B>(2, 2, 12);
     let out = enc.encode(&[0, 0, 3, 14, 99, 99]).unwrap();
     assert_eq!(out.dims(), [3, 12]);
