@@ -33,7 +33,6 @@ impl PytorchArgs {
     }
 }
 
-/// Threads both sides use: `RAYON_NUM_THREADS` (ours) or every core.
 /// The SeqPE encoder and regularizer flags both PyTorch scripts take, from our settings.
 pub fn seqpe_script_args(s: &SeqPeSettings, r: &RegularizerSettings) -> Vec<String> {
     vec![
@@ -50,6 +49,7 @@ pub fn seqpe_script_args(s: &SeqPeSettings, r: &RegularizerSettings) -> Vec<Stri
     ]
 }
 
+/// Threads both sides use: `RAYON_NUM_THREADS` (ours) or every core.
 pub fn threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
