@@ -127,41 +127,28 @@ pub const SEQPE_ONLY_KEYS: [&str; 20] = [
 /// compare a planned config with a saved one where some fields are filled from the data.
 /// The `section.field`s whose values differ between two configurations (saved → planned).
 fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
-    let mut keys = Vec::new();
-    let sections = |v: &serde_json::Value| v.as_object().cloned().unwrap_or_default();
-    let (sa, sb) = (sections(a), sections(b));
-    for (name, va) in sa
-        .iter()
-        .chain(sb.iter().filter(|(k, _)| !sa.contains_key(*k)))
-    {
-        let (x, y) = (sa.get(name), sb.get(name));
-        match (x.and_then(|v| v.as_object()), y.and_then(|v| v.as_object())) {
+    use serde_json::Value;
+    fn collect(path: &str, x: Option<&Value>, y: Option<&Value>, out: &mut Vec<String>) {
+        match (x.and_then(Value::as_object), y.and_then(Value::as_object)) {
             (Some(fx), Some(fy)) => {
-                for field in fx.keys().chain(fy.keys().filter(|k| !fx.contains_key(*k))) {
-                    let same = match (fx.get(field), fy.get(field)) {
-                        (Some(p), Some(q)) => same_settings(p, q),
-                        _ => false,
+                for key in fx.keys().chain(fy.keys().filter(|k| !fx.contains_key(*k))) {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
                     };
-                    if !same {
-                        keys.push(format!(
-                            "{name}.{field}: {} → {}",
-                            fx.get(field).map_or("absent".into(), |v| v.to_string()),
-                            fy.get(field).map_or("absent".into(), |v| v.to_string())
-                        ));
-                    }
+                    collect(&path, fx.get(key), fy.get(key), out);
                 }
             }
+            _ if matches!((x, y), (Some(p), Some(q)) if same_settings(p, q)) => {}
             _ => {
-                let same = match (x, y) {
-                    (Some(p), Some(q)) => same_settings(p, q),
-                    _ => false,
-                };
-                if !same {
-                    keys.push(format!("{name}: {va}"));
-                }
+                let show = |v: Option<&Value>| v.map_or("absent".into(), |v| v.to_string());
+                out.push(format!("{path}: {} → {}", show(x), show(y)));
             }
         }
     }
+    let mut keys = Vec::new();
+    collect("", Some(a), Some(b), &mut keys);
     keys
 }
 
