@@ -6,6 +6,7 @@
 #
 #   scripts/ablation.sh text     # text variants  (runs/ablation/text-*)
 #   scripts/ablation.sh vision   # vision variants (runs/ablation/vision-*)
+#   scripts/ablation.sh text scale4 ctkd1   # only the named variants (in the order below)
 #
 # SEQPE=path/to/seqpe picks the binary (default: target/debug/seqpe, built by `cargo xtask`);
 # SEQPE_BACKEND=tch (or cuda, wgpu) picks a backend compiled into it (default flex).
@@ -14,11 +15,16 @@ cd "$(dirname "$0")/.."
 SEQPE=${SEQPE:-target/debug/seqpe}
 BACKEND=${SEQPE_BACKEND:-flex}
 seqpe() { "$SEQPE" --backend "$BACKEND" "$@"; }
-what=${1:?usage: scripts/ablation.sh text|vision}
+what=${1:?usage: scripts/ablation.sh text|vision [variant ...]}
+shift
+only=" $* "
 root=runs/ablation
+# true when the variant is wanted (no names given: every variant)
+wanted() { [ "$only" = "  " ] || [[ "$only" == *" $1 "* ]]; }
 
 run_text() { # name, then --set overrides
   local name=$1; shift
+  wanted "$name" || return 0
   local dir=$root/text-$name
   local sets=()
   for s in "$@"; do sets+=(--set "$s"); done
@@ -33,6 +39,7 @@ run_text() { # name, then --set overrides
 
 run_vision() { # name, then --set overrides
   local name=$1; shift
+  wanted "$name" || return 0
   local dir=$root/vision-$name
   local sets=()
   for s in "$@"; do sets+=(--set "$s"); done
@@ -50,6 +57,7 @@ case "$what" in
     run_text reference
     run_text init768 model.seqpe_init_width=768
     run_text init768-noreg model.seqpe_init_width=768 train.contrastive_weight=0 train.distill_weight=0
+    run_text qkbias1 model.seqpe_qk_bias=1
     run_text ctkd1 train.contrastive_weight=1 train.distill_weight=1
     run_text scale4 model.seqpe_scalar_scale=4
     run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3

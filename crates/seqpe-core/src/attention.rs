@@ -136,7 +136,18 @@ pub fn scaled_dot_product<B: Backend>(
         _ => None,
     };
     if !B::ad_enabled(&device) && !needs_dropout && linear.is_none() && nq == nk {
-        return burn::tensor::module::attention(
+        // `attn_scalar`'s widened keys are wider than the values. LibTorch's fused CPU kernel
+        // only takes equal widths and otherwise falls back to a path ~10× slower at 4k tokens
+        // (measured with torch 2.9, one thread), so the values are padded with zeros to the key
+        // width and the padding is dropped from the output.
+        let (dk, dv) = (q.dims()[3], v.dims()[3]);
+        let v = if dk > dv {
+            let [vb, vh, vn, _] = v.dims();
+            Tensor::cat(vec![v, Tensor::zeros([vb, vh, vn, dk - dv], &device)], 3)
+        } else {
+            v
+        };
+        let out = burn::tensor::module::attention(
             q,
             k,
             v,
@@ -149,6 +160,7 @@ pub fn scaled_dot_product<B: Backend>(
                 is_causal: causal,
             },
         );
+        return if dk > dv { out.narrow(3, 0, dv) } else { out };
     }
     // With a causal mask the queries are the last `nq` of the `nk` keys (nq == nk in training).
     let q_offset = nk - nq;

@@ -66,6 +66,67 @@ fn tiny_model_overfits_a_real_passage() {
     }
 }
 
+/// The language-model loss alone (no regularizer) reaches the SeqPE path: the shared q/k
+/// projection and the encoder get gradients. With the reference init (q/k bias 0) the
+/// `attn_scalar` term `p_q·p_k` is bilinear in two small vectors, so the q/k weights' gradient is
+/// proportional to the other, small, factor; an initial q/k bias of 1 makes it linear in the table
+/// at the start and the gradient an order of magnitude larger (the `qkbias1` ablation).
+#[test]
+fn language_model_loss_reaches_the_seqpe_path() {
+    let grad_norms = |qk_bias: f64| {
+        let mut cfg = tiny_config(PeKind::SeqPe, 1);
+        cfg.model.seqpe.qk_bias = qk_bias;
+        cfg.model.dropout = 0.0;
+        cfg.model.attn_dropout = 0.0;
+        cfg.model.seqpe.dropout = 0.0;
+        // (other tests draw from Burn's global RNG in parallel; the bars below are ratios of
+        // an order of magnitude, not tied to one draw)
+        <AD as burn::tensor::backend::Backend>::seed(&DEV, 7);
+        let model = cfg.model.init::<AD>(&DEV).unwrap();
+        let tokens: Vec<i64> = (0..32).map(|i| (i * 37 % 300) as i64).collect();
+        let tokens = Tensor::<AD, 2, Int>::from_data(TensorData::new(tokens, [2, 16]), &DEV);
+        let logits = model.forward(tokens.clone()).unwrap();
+        let logp = burn::tensor::activation::log_softmax(logits.narrow(1, 0, 15), 2);
+        let targets = tokens.narrow(1, 1, 15).unsqueeze_dim::<3>(2);
+        let loss = logp.gather(2, targets).mean().neg();
+        let grads = loss.backward();
+        let seqpe_core::PositionEncoding::SeqPe(pe) = &model.positions else {
+            panic!("not SeqPE")
+        };
+        let norm =
+            |g: Tensor<Flex, 2>| -> f64 { g.powf_scalar(2.0).sum().sqrt().into_scalar().elem() };
+        let qk = norm(
+            pe.qk[0]
+                .weight
+                .grad(&grads)
+                .expect("q/k projection has a gradient"),
+        );
+        let enc = norm(
+            pe.encoder
+                .out_proj
+                .weight
+                .grad(&grads)
+                .expect("encoder has a gradient"),
+        );
+        (qk, enc)
+    };
+    let (qk0, enc0) = grad_norms(0.0);
+    let (qk1, enc1) = grad_norms(1.0);
+    eprintln!("q/k gradient {qk0:.3e} → {qk1:.3e}, encoder {enc0:.3e} → {enc1:.3e}");
+    assert!(
+        qk0 > 0.0 && enc0 > 0.0,
+        "reference init: q/k {qk0}, encoder {enc0}"
+    );
+    assert!(
+        qk1 > 10.0 * qk0,
+        "q/k bias 1: q/k gradient {qk1} vs {qk0} at bias 0"
+    );
+    assert!(
+        enc1 > 10.0 * enc0,
+        "q/k bias 1: encoder gradient {enc1} vs {enc0} at bias 0"
+    );
+}
+
 #[test]
 fn checkpoint_round_trip_gives_identical_logits() {
     let tmp = temp_dir();
