@@ -51,103 +51,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def rotate(x, cos, sin):
-    """Rotate-half RoPE: x = [x1 | x2] -> [x1·cos - x2·sin | x2·cos + x1·sin]."""
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
-
-
-class Block(nn.Module):
-    """Pre-LN transformer block; optional per-layer position context on q and k:
-    ``("mul", p_q, p_k)`` (SeqPE attn_mul) or ``("rope", cos, sin)``."""
-
-    def __init__(self, d, heads, mlp_ratio, dropout, attn_dropout=0.0, eps=1e-6, causal=False,
-                 gelu="none"):
-        super().__init__()
-        assert d % heads == 0
-        self.d, self.h, self.dh = d, heads, d // heads
-        self.ln1 = nn.LayerNorm(d, eps=eps)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.ln2 = nn.LayerNorm(d, eps=eps)
-        self.fc = nn.Linear(d, mlp_ratio * d)
-        self.fc_out = nn.Linear(mlp_ratio * d, d)
-        self.drop = nn.Dropout(dropout)
-        self.attn_dropout = attn_dropout
-        self.causal = causal
-        self.gelu = gelu
-
-    def forward(self, x, pos=None):
-        b, t, _ = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
-        if pos is not None:
-            kind, a, c = pos
-            if kind == "mul":
-                q, k = q * a, k * c                                  # [1, h, t, dh] broadcast
-            else:
-                q, k = rotate(q, a, c), rotate(k, a, c)
-        y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=self.causal, scale=1.0 / math.sqrt(self.dh),
-            dropout_p=self.attn_dropout if self.training else 0.0)
-        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, self.d)))
-        x = x + self.drop(self.fc_out(F.gelu(self.fc(self.ln2(x)), approximate=self.gelu)))
-        return x
-
-
-def init_normal(module, std=0.02):
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=std)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class SeqPeEncoder(nn.Module):
-    """n-D SeqPE encoder: digits of every coordinate, digit + slot + dim embeddings, CLS last."""
-
-    def __init__(self, d, heads, layers, out_dim, dims, max_digits, dropout):
-        super().__init__()
-        self.dims, self.max_digits = dims, max_digits
-        L = dims * max_digits
-        self.tok = nn.Embedding(10, d)
-        self.slot = nn.Embedding(L, d)
-        self.dim = nn.Embedding(dims, d)
-        self.cls = nn.Parameter(torch.zeros(1, 1, d))
-        self.blocks = nn.ModuleList([Block(d, heads, 4, dropout, eps=1e-5, causal=True, gelu="tanh")
-                                     for _ in range(layers)])
-        self.ln_f = nn.LayerNorm(d, eps=1e-5)
-        self.out = nn.Linear(d, out_dim)
-        init_normal(self)
-        nn.init.normal_(self.cls, std=0.02)
-        pw = torch.tensor([10 ** (max_digits - 1 - j) for j in range(max_digits)], dtype=torch.long)
-        self.register_buffer("powers", pw, persistent=False)
-        self.register_buffer("dim_ids", torch.arange(L) // max_digits, persistent=False)
-
-    def digits(self, positions):
-        # [M, dims] -> [M, dims·K]: per coordinate, most significant first, left-padded with 0.
-        return ((positions[:, :, None] // self.powers) % 10).reshape(positions.shape[0], -1)
-
-    def forward(self, positions):
-        dig = self.digits(positions)
-        h = self.tok(dig) + (self.slot.weight + self.dim.weight[self.dim_ids])[None]
-        h = torch.cat([h, self.cls.expand(h.shape[0], -1, -1)], dim=1)   # CLS last
-        for blk in self.blocks:
-            h = blk(h)                                                   # causal over digits + CLS
-        return self.out(self.ln_f(h[:, -1]))
+from pytorch_common import (Block, SeqPeEncoder, add_run_args, add_seqpe_args, clipped_step,
+                            finish_seqpe_args, init_normal, seqpe_pass, seqpe_fields, split_params,
+                            timed_steps, timing_fields)
 
 
 class Vit(nn.Module):
@@ -240,24 +151,10 @@ def sample_regulariser_positions(a, side, gen):
     return pivots, cands, labels, idx, cell + offset
 
 
-def kd_loss(zt, zs, chunks):
-    w, n, dim = zt.shape
-    zt = zt.view(w, n, chunks, dim // chunks).transpose(1, 2)
-    zs = zs.view(w, n, chunks, dim // chunks).transpose(1, 2)
-    t = F.log_softmax(zt @ zt.transpose(-1, -2), dim=-1).detach()
-    s = F.log_softmax(zs @ zs.transpose(-1, -2), dim=-1)
-    # kl_div(input=s, target=t, log_target=True, reduction='mean') + the reverse direction:
-    # divided by the element count (not batchmean), written out to avoid the deprecation path.
-    return ((t.exp() * (t - s)).sum() + (s.exp() * (s - t)).sum()) / t.numel()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pe", choices=["ape", "seqpe", "rope2d"], default="ape")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=30, help="timed steps")
-    ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
-    ap.add_argument("--seed", type=int, default=0)
+    add_run_args(ap)
     ap.add_argument("--image-size", type=int, default=28)
     ap.add_argument("--patch", type=int, default=4)
     ap.add_argument("--channels", type=int, default=1)
@@ -273,24 +170,10 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--clip", type=float, default=5.0)
     ap.add_argument("--rope-base", type=float, default=100.0)
-    ap.add_argument("--seqpe-d-model", type=int, default=32)
-    ap.add_argument("--seqpe-heads", type=int, default=1)
-    ap.add_argument("--seqpe-layers", type=int, default=2)
-    ap.add_argument("--seqpe-dropout", type=float, default=0.1)
-    ap.add_argument("--seqpe-max-position", type=int, default=100, help="per axis")
-    ap.add_argument("--ct-pivots", type=int, default=16)
-    ap.add_argument("--ct-candidates", type=int, default=32)
-    ap.add_argument("--kd-windows", type=int, default=8)
-    ap.add_argument("--kd-per-window", type=int, default=32)
-    ap.add_argument("--kd-chunks", type=int, default=0,
-                    help="distillation chunks (0 = seqpe_d_model/64, the reference rule)")
-    ap.add_argument("--ct-weight", type=float, default=0.1)
-    ap.add_argument("--kd-weight", type=float, default=0.1)
+    add_seqpe_args(ap, d_model=32, heads=1, max_position=100, kd_windows=8)
     a = ap.parse_args()
     assert a.image_size % a.patch == 0, "image size must be a multiple of the patch"
-    a.seqpe_max_digits = len(str(a.seqpe_max_position - 1))
-    if a.kd_chunks <= 0:
-        a.kd_chunks = max(1, a.seqpe_d_model // 64)
+    finish_seqpe_args(a)
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -298,9 +181,7 @@ def main():
     model = Vit(a)
     model.train()
     side = model.side
-    enc_params = list(model.seqpe.parameters()) if a.pe == "seqpe" else []
-    enc_ids = {id(p) for p in enc_params}
-    model_params = [p for p in model.parameters() if id(p) not in enc_ids]
+    model_params, enc_params = split_params(model)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     n_params = sum(p.numel() for p in model.parameters())
     n_enc = sum(p.numel() for p in enc_params)
@@ -317,68 +198,36 @@ def main():
     def step(x, y):
         extra = {}
         if a.pe == "seqpe":
-            piv, cand, labels, idx, student = sample_regulariser_positions(a, side, gen)
-            P, C = cand.shape[:2]
-            allpos = torch.cat([main_pos, piv, cand.reshape(-1, 2), student.reshape(-1, 2)])
-            z = model.seqpe(allpos)                                      # one merged encoder pass
-            o = n_main
-            table = z[:o]
-            zp, zc = z[o:o + P], z[o + P:o + P + P * C].view(P, C, -1)
-            zs = z[o + P + P * C:].view(a.kd_windows, kd_n, -1)
-            zt = table[idx]                                              # teacher = main-grid rows
-            ct = F.cross_entropy(torch.einsum("pd,pcd->pc", zp, zc), labels)
-            kd = kd_loss(zt, zs, a.kd_chunks)
+            sampled = sample_regulariser_positions(a, side, gen)
+            table, ct, kd = seqpe_pass(model.seqpe, main_pos, *sampled, a.kd_chunks)
             ce = F.cross_entropy(model(x, table), y)
             loss = ce + a.ct_weight * ct + a.kd_weight * kd
             extra = {"ct": ct.item(), "kd": kd.item()}
         else:
             ce = F.cross_entropy(model(x), y)
             loss = ce
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model_params, a.clip)
-        if enc_params:
-            torch.nn.utils.clip_grad_norm_(enc_params, a.clip)
-        opt.step()
+        clipped_step(opt, loss, model_params, enc_params, a.clip)
         return ce.item(), extra
 
-    for _ in range(a.warmup):
-        step(*batch())
-    times = []
-    for _ in range(a.steps):
-        x, y = batch()
-        ts = time.perf_counter()
-        ce, extra = step(x, y)
-        times.append(time.perf_counter() - ts)
-    sec = sum(times)
-    img_s = a.batch * a.steps / sec
-    med = sorted(times)[len(times) // 2]
-    print(f"pytorch {torch.__version__} cpu threads={a.threads} pe={a.pe}: {img_s:.1f} images/s "
-          f"({sec / a.steps * 1000:.1f} ms/step mean, {med * 1000:.1f} median, {min(times) * 1000:.1f} min, "
-          f"{max(times) * 1000:.1f} max over {a.steps} steps after {a.warmup} warm-up; "
-          f"params {n_params / 1e6:.3f}M, encoder {n_enc / 1e6:.3f}M; last ce loss {ce:.3f})")
+    times, (ce, extra) = timed_steps(step, batch, a.warmup, a.steps)
     result = {
         "bench": "pytorch_vision", "pe": a.pe, "threads": a.threads, "torch": torch.__version__,
-        "images_per_s": round(img_s, 2), "ms_per_step": round(sec / a.steps * 1000, 2),
-        "images_per_s_median_step": round(a.batch / med, 2),
-        "ms_per_step_median": round(med * 1000, 2), "ms_per_step_min": round(min(times) * 1000, 2),
-        "ms_per_step_max": round(max(times) * 1000, 2),
+        **timing_fields(times, a.batch, "images"),
         "steps": a.steps, "warmup": a.warmup, "batch": a.batch, "image_size": a.image_size,
         "patch": a.patch, "channels": a.channels, "classes": a.classes, "tokens": n_main + 1,
         "d_model": a.d_model, "layers": a.layers, "heads": a.heads, "mlp_ratio": a.mlp_ratio,
         "dropout": a.dropout, "attn_dropout": a.attn_dropout, "params": n_params,
-        "last_ce_loss": round(ce, 4), "cpu": platform.processor() or platform.machine(),
+        "last_ce_loss": round(ce, 4),
     }
     if a.pe == "rope2d":
         result["rope_base"] = a.rope_base
     if a.pe == "seqpe":
-        result.update({
-            "seqpe_d_model": a.seqpe_d_model, "seqpe_heads": a.seqpe_heads, "seqpe_layers": a.seqpe_layers,
-            "seqpe_max_digits": a.seqpe_max_digits, "encoder_params": n_enc,
-            "encoder_positions_per_step": n_main + a.ct_pivots * (1 + a.ct_candidates)
-            + a.kd_windows * kd_n,
-            "kd_chunks": a.kd_chunks, "last_ct": round(extra["ct"], 4), "last_kd": round(extra["kd"], 6),
-        })
+        result.update(seqpe_fields(a, n_enc, n_main + a.ct_pivots * (1 + a.ct_candidates)
+                                   + a.kd_windows * kd_n, extra))
+    print(f"pytorch {torch.__version__} cpu threads={a.threads} pe={a.pe}: "
+          f"{result['images_per_s']:.1f} images/s ({result['ms_per_step']:.1f} ms/step mean, "
+          f"{result['ms_per_step_median']:.1f} median over {a.steps} steps after {a.warmup} warm-up; "
+          f"params {n_params / 1e6:.3f}M, encoder {n_enc / 1e6:.3f}M; last ce loss {ce:.3f})")
     print(json.dumps(result))
 
 

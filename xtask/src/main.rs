@@ -303,6 +303,7 @@ fn gpu_kit(dir: &std::path::Path) -> ExitCode {
             "scripts/pytorch_bench_vision.py",
             "scripts/pytorch_bench_vision.py",
         ),
+        ("scripts/pytorch_common.py", "scripts/pytorch_common.py"),
     ];
     for (from, to) in copies {
         if let Err(e) = std::fs::copy(root.join(from), dir.join(to)) {
