@@ -58,6 +58,10 @@ case "$what" in
     run_text init768 model.seqpe_init_width=768
     run_text init768-noreg model.seqpe_init_width=768 train.contrastive_weight=0 train.distill_weight=0
     run_text qkbias1 model.seqpe_qk_bias=1
+    # the trained range 20000 is 156× our 128-token window; the reference's is 39× its 512-token
+    # window, and 5000 keeps that ratio (and still covers the 32× evaluation, 4096 positions)
+    run_text qkbias1-max5000 model.seqpe_qk_bias=1 model.seqpe_max_position=5000
+    run_text qkbias1-ctkd1 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1
     run_text ctkd1 train.contrastive_weight=1 train.distill_weight=1
     run_text scale4 model.seqpe_scalar_scale=4
     run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3
@@ -70,8 +74,8 @@ case "$what" in
       [ -f "$run/eval-default-valid.json" ] || seqpe eval-vit --run "$run" --split valid --test-images 0
     done
     run_vision shift05 train.shift_rate=0.5
-    run_vision ctkd1 train.contrastive_weight=1 train.distill_weight=1
     run_vision qkbias1 model.seqpe_qk_bias=1
+    run_vision ctkd1 train.contrastive_weight=1 train.distill_weight=1
     run_vision qkbias1-init384 model.seqpe_qk_bias=1 model.seqpe_init_width=384
     run_vision qkbias1-noreg model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0
     run_vision qkbias1-enclr3 model.seqpe_qk_bias=1 train.encoder_lr_scale=3

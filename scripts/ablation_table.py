@@ -3,8 +3,8 @@
 
     python3 scripts/ablation_table.py [runs/ablation]
 
-Text: validation token perplexity at each evaluated length (the held-out novel), its change from
-1× to the longest length, and, at the last validation, how distinct the SeqPE table is and the
+Text: validation token perplexity at each evaluated length (the held-out novel), their mean (the
+selection criterion: every length counts once), the change from 1× to the longest length, and, at the last validation, how distinct the SeqPE table is and the
 contrastive ranking accuracy (mean of the last 100 steps). Vision: validation top-1 at each size
 (the images held out of the training split). Baseline rows (`runs/report-*`) evaluated on the same
 validation data are added when their `eval-*-valid.json` exists.
@@ -52,6 +52,8 @@ def overrides(run):
         parts.append(f"scalar scale {m['seqpe_scalar_scale']}")
     if t.get("encoder_lr_scale", 1) != 1:
         parts.append(f"encoder lr ×{t['encoder_lr_scale']}")
+    if m.get("seqpe_max_position") not in (None, 20000, 100):
+        parts.append(f"trained range {m['seqpe_max_position']}")
     if t.get("shift_rate", 0.1) != 0.1:
         parts.append(f"shift rate {t['shift_rate']}")
     parts.append(f"ct/kd weights {t['contrastive_weight']}/{t['distill_weight']}")
@@ -92,10 +94,11 @@ def table(kind):
         if kind == "text":
             res = e["results"]
             header = header or ["variant", "settings"] + [f"{r['length']}" for r in res] + \
-                ["1× → last", "eff. rank", "rank-acc"]
+                ["mean", "1× → last", "eff. rank", "rank-acc"]
             vals = [r["token_ppl"] for r in res]
             rows.append([name, overrides(run) if is_variant else ""] + [f"{v:.2f}" for v in vals] +
-                        [f"{100 * (vals[-1] / vals[0] - 1):+.1f}%", fmt(rank, ".2f"), fmt(acc, ".2f")])
+                        [f"{sum(vals) / len(vals):.2f}", f"{100 * (vals[-1] / vals[0] - 1):+.1f}%",
+                         fmt(rank, ".2f"), fmt(acc, ".2f")])
         else:
             res = e["results"]
             header = header or ["variant", "settings"] + [f"{r['size']} px" for r in res] + \

@@ -490,7 +490,10 @@ fn write_report(
          regularizers on (random-shift pool {pool}); the best checkpoint by validation answer \
          perplexity ({nvalid} validation questions).\n\n\
          **Evaluation.** The same {ntest} test questions at prompt lengths {factors}× {len} \
-         tokens; greedy decoding with the key/value cache (≤ {maxnew} tokens, stop at \
+         tokens (less {reserve} for the answer). Each prompt is filled at the front with \
+         distractor text of the test documents to exactly that length, as the fine-tuning \
+         sequences are, so at 1× the question ends where it ended in fine-tuning (absolute \
+         encodings depend on it; `docs/reference-notes.md`). Greedy decoding with the key/value cache (≤ {maxnew} tokens, stop at \
          end-of-text or newline; SeqPE `attn_scalar` term against cached keys: `{scalar:?}`). \
          Lenient EM (the reference's): a gold answer, lower-cased and trimmed, is a substring of \
          the output; strict EM: the output's first line equals it.\n\n\
@@ -524,6 +527,7 @@ fn write_report(
             .collect::<Vec<_>>()
             .join(", "),
         maxnew = q.max_new_tokens,
+        reserve = q.length - seqpe_qa::task::prompt_budget(q.length),
         scalar = first.eval.cached_scalar,
         first_pe = first.pe,
     );

@@ -22,6 +22,10 @@ pub struct TableStats {
     pub participation_ratio: f64,
     /// Root-mean-square norm of the rows before centring.
     pub rms_norm: f64,
+    /// Root-mean-square norm of the centred rows: the size of what differs between positions
+    /// (its ratio to [`Self::rms_norm`] is the share of the table that carries position).
+    #[serde(default)]
+    pub centred_rms_norm: f64,
 }
 
 /// Statistics of a `[n, d]` table (`n ≥ 2`).
@@ -87,6 +91,7 @@ pub fn stats_of(values: &[f32], n: usize, d: usize) -> TableStats {
             0.0
         },
         rms_norm,
+        centred_rms_norm: (trace / n as f64).sqrt(),
     }
 }
 
@@ -101,6 +106,8 @@ mod tests {
         let s = stats_of(&line, 4, 2);
         assert!((s.participation_ratio - 1.0).abs() < 1e-9, "{s:?}");
         assert!((s.min_cosine + 1.0).abs() < 1e-9);
+        // centred rows ±0.5, ±1.5 along x: rms √((0.25 + 2.25) / 2) = √1.25
+        assert!((s.centred_rms_norm - 1.25f64.sqrt()).abs() < 1e-9, "{s:?}");
         // a centred simplex in 3-D (4 orthonormal basis rows minus their mean): rank 3
         let eye: Vec<f32> = (0..4)
             .flat_map(|i| (0..4).map(move |j| if i == j { 1.0 } else { 0.0 }))
@@ -109,5 +116,7 @@ mod tests {
         assert!((s.participation_ratio - 3.0).abs() < 1e-9, "{s:?}");
         assert!((s.mean_cosine + 1.0 / 3.0).abs() < 1e-9);
         assert!((s.rms_norm - 1.0).abs() < 1e-9);
+        // each centred row has squared norm (3/4)² + 3·(1/4)² = 3/4
+        assert!((s.centred_rms_norm - 0.75f64.sqrt()).abs() < 1e-9);
     }
 }

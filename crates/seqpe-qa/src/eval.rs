@@ -24,9 +24,11 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::config::QaConfig;
-use crate::data::{load_qa_path, trivial_baselines, BuiltItem, QaItem, SquadOptions};
+use crate::data::{
+    load_qa_path, trivial_baselines, BuiltItem, QaItem, SquadOptions, PARAGRAPH_SEPARATOR,
+};
 use crate::metrics::{lenient_em, strict_em};
-use crate::task::{answer_ids, cloze_task, counter, encode, prompt_budget};
+use crate::task::{answer_ids, cloze_task, counter, encode, fill_front, filler_of, prompt_budget};
 
 /// Scores at one context length.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +131,13 @@ fn answer_nll<B: Backend>(
     nll
 }
 
+/// Distractor tokens that fill evaluation prompts at the front to their target length.
+struct Filler {
+    tokens: Vec<u32>,
+    sep: Vec<u32>,
+    seed: u64,
+}
+
 /// Scores `items` at one length.
 #[allow(clippy::too_many_arguments)]
 fn score<B: Backend>(
@@ -138,13 +147,21 @@ fn score<B: Backend>(
     factor: usize,
     target: usize,
     opts: &GenerateOptions,
+    filler: Option<&Filler>,
     samples: &mut Vec<Sample>,
     device: &B::Device,
 ) -> Result<LengthScore> {
     let started = Instant::now();
     let prompts: Vec<Vec<u32>> = items
         .iter()
-        .map(|i| encode(tokenizer, &i.prompt))
+        .enumerate()
+        .map(|(i, item)| {
+            let prompt = encode(tokenizer, &item.prompt)?;
+            match filler {
+                Some(f) => fill_front(&prompt, target, &f.tokens, &f.sep, f.seed, i),
+                None => Ok(prompt),
+            }
+        })
         .collect::<Result<_>>()?;
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(1);
     let answers_longest = items
@@ -235,6 +252,13 @@ pub fn evaluate_run<B: Backend>(
     match &cfg.qa.data {
         None => {
             let task = cloze_task(&cfg, corpus, &tokenizer)?;
+            // test prompts are filled at the front to exactly their target, as the fine-tuning
+            // sequences are to theirs, from the test documents' passages
+            let filler = Filler {
+                tokens: filler_of(&tokenizer, task.test.pool.iter().map(|p| p.text.clone()))?,
+                sep: encode(&tokenizer, PARAGRAPH_SEPARATOR)?,
+                seed: cfg.qa.data_seed,
+            };
             let train_items =
                 task.train
                     .contexts_at(prompt_budget(cfg.qa.length), cfg.qa.data_seed, &count)?;
@@ -250,6 +274,7 @@ pub fn evaluate_run<B: Backend>(
                     f,
                     target,
                     &opts,
+                    Some(&filler),
                     &mut samples,
                     device,
                 )?;
@@ -284,6 +309,7 @@ pub fn evaluate_run<B: Backend>(
                     if as_given { 0 } else { f },
                     target,
                     &opts,
+                    None,
                     &mut samples,
                     device,
                 )?);

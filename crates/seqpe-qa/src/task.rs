@@ -100,31 +100,44 @@ pub fn build_examples(
             skipped += 1;
             continue;
         }
-        let missing = length + 1 - tail.len();
-        let mut ids = Vec::with_capacity(length + 1);
-        if missing > 0 {
-            if filler.is_empty() {
-                bail!(
-                    "no filler text to bring QA item {} to {length} tokens",
-                    item.id
-                );
-            }
-            let fill = missing.saturating_sub(sep.len());
-            let start = (seed as usize)
-                .wrapping_mul(7919)
-                .wrapping_add(i.wrapping_mul(104_729))
-                % filler.len();
-            ids.extend((0..fill).map(|j| filler[(start + j) % filler.len()]));
-            ids.extend(sep.iter().take(missing - fill));
-        }
-        ids.extend(tail);
-        debug_assert_eq!(ids.len(), length + 1);
+        let ids = fill_front(&tail, length + 1, filler, &sep, seed, i)
+            .with_context(|| format!("QA item {}", item.id))?;
         out.push(QaExample {
             ids,
             scored: ans.len(),
         });
     }
     Ok((out, skipped))
+}
+
+/// `tail` preceded by filler tokens and a paragraph break so that the whole has exactly `total`
+/// tokens (`tail` itself when it is that long already). Item `i` starts reading `filler` at a
+/// seeded offset, cycling. Fine-tuning sequences and evaluation prompts are filled the same way, so
+/// the answer sits at the same place in both.
+pub fn fill_front(
+    tail: &[u32],
+    total: usize,
+    filler: &[u32],
+    sep: &[u32],
+    seed: u64,
+    i: usize,
+) -> Result<Vec<u32>> {
+    let missing = total.saturating_sub(tail.len());
+    let mut ids = Vec::with_capacity(total.max(tail.len()));
+    if missing > 0 {
+        if filler.is_empty() {
+            bail!("no filler text to bring it to {total} tokens");
+        }
+        let fill = missing.saturating_sub(sep.len());
+        let start = (seed as usize)
+            .wrapping_mul(7919)
+            .wrapping_add(i.wrapping_mul(104_729))
+            % filler.len();
+        ids.extend((0..fill).map(|j| filler[(start + j) % filler.len()]));
+        ids.extend(sep.iter().take(missing - fill));
+    }
+    ids.extend_from_slice(tail);
+    Ok(ids)
 }
 
 /// The QA data of a run: training and validation examples and, for the built-in task, the cloze
@@ -161,7 +174,7 @@ pub fn cloze_task(
 }
 
 /// Tokens of a pool's passages, joined by paragraph breaks (the filler of [`build_examples`]).
-fn filler_of(tokenizer: &Tokenizer, texts: impl Iterator<Item = String>) -> Result<Vec<u32>> {
+pub fn filler_of(tokenizer: &Tokenizer, texts: impl Iterator<Item = String>) -> Result<Vec<u32>> {
     let text: Vec<String> = texts.take(400).collect();
     encode(tokenizer, &text.join(PARAGRAPH_SEPARATOR))
 }
@@ -495,4 +508,33 @@ pub fn default_run(preset: &str, from: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "text".into());
     PathBuf::from("runs").join(format!("qa-{preset}-{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_front;
+
+    #[test]
+    fn fill_front_reaches_the_total_and_keeps_the_tail_last() {
+        let filler: Vec<u32> = (100..110).collect();
+        let sep = [7, 7];
+        let tail = [1, 2, 3];
+        let ids = fill_front(&tail, 9, &filler, &sep, 5, 2).unwrap();
+        assert_eq!(ids.len(), 9);
+        assert_eq!(&ids[6..], &tail, "the prompt ends the sequence");
+        assert_eq!(&ids[4..6], &sep, "a paragraph break before it");
+        assert!(ids[..4].iter().all(|t| filler.contains(t)));
+        // consecutive filler tokens, cycling from a seeded offset
+        assert!(ids[..4]
+            .windows(2)
+            .all(|w| w[1] == 100 + (w[0] - 100 + 1) % 10));
+        // one missing token: only (part of) the break; none missing: the tail as it is
+        assert_eq!(
+            fill_front(&tail, 4, &filler, &sep, 5, 2).unwrap(),
+            [7, 1, 2, 3]
+        );
+        assert_eq!(fill_front(&tail, 3, &filler, &sep, 5, 2).unwrap(), tail);
+        assert_eq!(fill_front(&tail, 2, &filler, &sep, 5, 2).unwrap(), tail);
+        assert!(fill_front(&tail, 9, &[], &sep, 5, 2).is_err());
+    }
 }

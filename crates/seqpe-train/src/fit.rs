@@ -433,6 +433,7 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
                 line["pe_min_cos"] = s.min_cosine.into();
                 line["pe_effective_rank"] = s.participation_ratio.into();
                 line["pe_rms_norm"] = s.rms_norm.into();
+                line["pe_centred_rms_norm"] = s.centred_rms_norm.into();
             }
             run.log(&line)?;
             progress.println(&format!(

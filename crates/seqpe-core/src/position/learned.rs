@@ -1,6 +1,7 @@
 //! Learned absolute positions (GPT-2 `wpe`, ViT `pos_embed`), resized when the input is longer or
 //! larger than trained: linear interpolation in 1-D (endpoints kept, as `align_corners=True`) and
-//! bicubic in 2-D (timm's `align_corners=False`).
+//! bicubic in 2-D (timm's `align_corners=False`). A shorter 1-D input reads the first rows, as
+//! GPT-2 does (the table is never squeezed).
 
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::backend::Backend;
@@ -36,6 +37,7 @@ impl<B: Backend> LearnedPositions<B> {
             return Ok(grid);
         }
         match (self.trained.as_slice(), extent) {
+            (&[n], &[m]) if m <= n => Ok(grid.narrow(0, 0, m)),
             (&[n], &[m]) => Ok(linear_resize(grid, n, m)),
             (&[h, w], &[h2, w2]) => {
                 let img = grid.reshape([1, h, w, d]).permute([0, 3, 1, 2]);
