@@ -4,7 +4,7 @@
     python3 scripts/ablation_table.py [runs/ablation]
 
 Text: validation token perplexity at each evaluated length (the held-out novel), their mean (the
-selection criterion: every length counts once), the change from 1× to the longest length, and, at the last validation, how distinct the SeqPE table is and the
+selection criterion: every length counts once; vision likewise the mean top-1 over the sizes), the change from 1× to the longest length, and, at the last validation, how distinct the SeqPE table is and the
 contrastive ranking accuracy (mean of the last 100 steps). Vision: validation top-1 at each size
 (the images held out of the training split). Baseline rows (`runs/report-*`) evaluated on the same
 validation data are added when their `eval-*-valid.json` exists.
@@ -75,11 +75,13 @@ BASELINES = {
 def runs_of(kind):
     for run in sorted(glob.glob(os.path.join(root, f"{kind}-*"))):
         yield os.path.basename(run)[len(kind) + 1:], run, True
+    prefix = os.path.basename(BASELINES[kind])[:-1]          # `report-text-small-`, …
     for run in sorted(glob.glob(BASELINES[kind])):
-        pe = run.rsplit("-", 1)[1]
-        # the SeqPE report run has the reference settings: beside a `reference` variant trained
-        # separately it shows the run-to-run spread
-        yield ("seqpe (report run)" if pe == "seqpe" else f"baseline: {pe}"), run, pe == "seqpe"
+        pe = os.path.basename(run)[len(prefix):]
+        # the SeqPE report run is one of the variants above (copied or trained with the same
+        # settings), so only the other encodings are listed
+        if pe != "seqpe":
+            yield f"baseline: {pe}", run, False
 
 
 def table(kind):
@@ -102,9 +104,10 @@ def table(kind):
         else:
             res = e["results"]
             header = header or ["variant", "settings"] + [f"{r['size']} px" for r in res] + \
-                ["eff. rank", "rank-acc"]
+                ["mean", "eff. rank", "rank-acc"]
+            top1 = [100 * r["top1"] for r in res]
             rows.append([name, overrides(run) if is_variant else ""] +
-                        [f"{100 * r['top1']:.1f}" for r in res] +
+                        [f"{v:.1f}" for v in top1] + [f"{sum(top1) / len(top1):.1f}"] +
                         [fmt(rank, ".2f"), fmt(acc, ".2f")])
     if not rows:
         return f"(no finished {kind} ablation runs under {root})\n"

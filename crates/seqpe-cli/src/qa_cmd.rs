@@ -492,8 +492,11 @@ fn write_report(
          **Evaluation.** The same {ntest} test questions at prompt lengths {factors}× {len} \
          tokens (less {reserve} for the answer). Each prompt is filled at the front with \
          distractor text of the test documents to exactly that length, as the fine-tuning \
-         sequences are, so at 1× the question ends where it ended in fine-tuning (absolute \
-         encodings depend on it; `docs/reference-notes.md`). Greedy decoding with the key/value cache (≤ {maxnew} tokens, stop at \
+         sequences are filled to theirs. At 1× the question therefore ends a few tokens (up to \
+         {reserve}) before the place it always had in fine-tuning, where only the answer and \
+         end-of-text followed it; the absolute encodings (APE, sinusoidal) do not survive \
+         that shift (see the answer perplexities and `docs/reference-notes.md`). Greedy \
+         decoding with the key/value cache (≤ {maxnew} tokens, stop at \
          end-of-text or newline; SeqPE `attn_scalar` term against cached keys: `{scalar:?}`). \
          Lenient EM (the reference's): a gold answer, lower-cased and trimmed, is a substring of \
          the output; strict EM: the output's first line equals it.\n\n\

@@ -51,13 +51,22 @@ pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
     s
 }
 
-/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
 /// How the SeqPE q/k projections start, in words.
 pub fn seqpe_init_phrase(s: &seqpe_core::SeqPeSettings) -> String {
-    s.init_width
+    let init = s
+        .init_width
         .map_or("reference (std 0.02)".to_string(), |w| {
             format!("as the reference at width {w}")
-        })
+        });
+    if s.qk_bias == 0.0 {
+        format!("{init}, q/k bias 0 as the reference")
+    } else {
+        format!(
+            "{init}, q/k bias starting at {} (not the reference's 0: a CPU-scale choice, see \
+             `ablations.md`)",
+            s.qk_bias
+        )
+    }
 }
 
 /// The SeqPE regularizer and encoder-optimiser settings of a run, in words (the same sentence in
@@ -80,6 +89,7 @@ pub fn seqpe_training_phrase(t: &seqpe_train::TrainSettings) -> String {
     )
 }
 
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

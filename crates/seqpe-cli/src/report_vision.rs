@@ -431,7 +431,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
          images.\n\n\
          **SeqPE** (the ViT recipe): (row, col) digits, {digits} digits per axis (max {max} per \
          axis), encoder width {sd} ({sh} head(s), {sl} layers), `{inject}` injection with \
-         {perlayer} q/k projection(s) (initial bias {qkb}, init {init}), CLS with its own \
+         {perlayer} q/k projection(s) (init {init}), CLS with its own \
          learned position vector; {training}. Baselines: `ape` learned table (bicubic resize at other \
          sizes), `sin` 1-D sinusoidal over the flat index (CLS at 0), `rope` 1-D RoPE over the \
          flat index (base 10000), `rope2d` axial RoPE (base 100), `rope-mixed` learned mixed \
@@ -477,7 +477,6 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
         } else {
             "one shared"
         },
-        qkb = m.seqpe.qk_bias,
         init = crate::report::seqpe_init_phrase(&m.seqpe),
         training = crate::report::seqpe_training_phrase(t),
         n_test = if plan.test_images == 0 || plan.test_images >= test_n {
