@@ -133,8 +133,6 @@ pub const SEQPE_ONLY_KEYS: [&str; 20] = [
     "train.encoder_lr_scale",
 ];
 
-/// The JSON of a config with the given top-level-section keys removed (`"model.vocab_size"`), to
-/// compare a planned config with a saved one where some fields are filled from the data.
 /// The `section.field`s whose values differ between two configurations (saved → planned).
 fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
@@ -201,6 +199,8 @@ mod settings_tests {
     }
 }
 
+/// The JSON of a config with the given top-level-section keys removed (`"model.vocab_size"`), to
+/// compare a planned config with a saved one where some fields are filled from the data.
 fn without(value: &serde_json::Value, ignore: &[&str]) -> serde_json::Value {
     let mut v = value.clone();
     for key in ignore {

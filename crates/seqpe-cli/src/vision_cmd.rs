@@ -14,6 +14,9 @@ use seqpe_vision::config::VisionConfig;
 use seqpe_vision::data::EvalSplit;
 use seqpe_vision::data::ImageSource;
 use seqpe_vision::eval::evaluate_run_on;
+use seqpe_vision::train::{train as train_run, TrainOptions};
+
+use crate::args::{Injection, RunArgs, VisionPe};
 
 /// Which held-out images an evaluation scores.
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -31,9 +34,6 @@ impl SplitArg {
         }
     }
 }
-use seqpe_vision::train::{train as train_run, TrainOptions};
-
-use crate::args::{Injection, RunArgs, VisionPe};
 use crate::report_vision::{
     accuracy_table, method_config, run_folder_name, run_plan, write_report, Method, ReportPlan,
     Section,

@@ -112,8 +112,9 @@ pub fn build_examples(
 
 /// `tail` preceded by filler tokens and a paragraph break so that the whole has exactly `total`
 /// tokens (`tail` itself when it is that long already). Item `i` starts reading `filler` at a
-/// seeded offset, cycling. Fine-tuning sequences and evaluation prompts are filled the same way, so
-/// the answer sits at the same place in both.
+/// seeded offset, cycling. Fine-tuning sequences (prompt + answer to `length + 1`) and evaluation
+/// prompts (prompt alone to the prompt budget) are filled with it; the question therefore ends a
+/// few tokens earlier in evaluation than in fine-tuning (`docs/reference-notes.md`, item 18).
 pub fn fill_front(
     tail: &[u32],
     total: usize,
