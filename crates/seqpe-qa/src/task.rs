@@ -3,15 +3,19 @@
 //! A training example is one sequence of exactly `qa.length + 1` tokens:
 //!
 //! ```text
-//! [distractor text filling the front] \n\n [context … Question: … Answer:] [ answer] [EOS]
+//! [distractor text filling the front] \n\n [context … Question: … Answer:] [ answer] [EOS] [filler]
+//! |<------------------------- prompt_budget(qa.length) tokens -------------------------->|
 //! ```
 //!
 //! The model reads the first `qa.length` tokens at positions `0..qa.length` and is scored on the
-//! answer tokens and the end-of-text token only. The reference left-pads short examples and lets
-//! positions run through the pads; we fill the front with more distractor text instead, so every
-//! sequence has the fine-tuning length, positions are `0..N−1` as in the reference, and no padding
-//! mask is needed (see `docs/reference-notes.md`). Validation is the answer perplexity of the
-//! validation questions.
+//! answer tokens and the end-of-text token only. The prompt is filled to exactly the prompt budget,
+//! the length evaluation fills its 1× prompts to, so the answer starts at the same position in
+//! fine-tuning, validation and evaluation (absolute encodings depend on it); the filler after the
+//! end-of-text is never scored and, the model being causal, never seen by a scored position. The
+//! reference left-pads short examples and lets positions run through the pads; we fill with more
+//! distractor text instead, so every sequence has the fine-tuning length, positions are `0..N−1`
+//! as in the reference, and no padding mask is needed (see `docs/reference-notes.md`, item 18).
+//! Validation is the answer perplexity of the validation questions.
 
 use std::path::{Path, PathBuf};
 
@@ -35,11 +39,12 @@ use crate::data::{
     SplitCounts, SquadOptions, PARAGRAPH_SEPARATOR,
 };
 
-/// One fine-tuning sequence: `ids` has `length + 1` tokens and ends with the answer and EOS,
-/// which are the last `scored` labels.
+/// One fine-tuning sequence: `ids` has `length + 1` tokens; the answer and EOS, the `scored`
+/// tokens from `ids[answer_at]` on, are the only labels scored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QaExample {
     pub ids: Vec<u32>,
+    pub answer_at: usize,
     pub scored: usize,
 }
 
@@ -74,10 +79,12 @@ pub fn answer_ids(tokenizer: &Tokenizer, answer: &str) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-/// Fine-tuning sequences of exactly `length + 1` tokens: the prompt and its first answer, filled at
-/// the front with `filler` tokens (distractor text; item `i` starts at a seeded offset, cycling)
-/// and a paragraph break. Items whose prompt and answer exceed `length + 1` tokens are skipped;
-/// their number is returned.
+/// Fine-tuning sequences of exactly `length + 1` tokens: the prompt filled at the front with
+/// `filler` tokens (distractor text; item `i` starts at a seeded offset, cycling) and a paragraph
+/// break to [`prompt_budget`]`(length)` tokens, its first answer and EOS, then unscored filler to
+/// the end. A prompt longer than the budget is kept whole, and an answer too long for the room
+/// after the budget ends the sequence; items whose prompt and answer exceed `length + 1` tokens
+/// are skipped, and their number is returned.
 pub fn build_examples(
     items: &[QaItem],
     tokenizer: &Tokenizer,
@@ -93,17 +100,29 @@ pub fn build_examples(
             .answers
             .first()
             .ok_or_else(|| anyhow!("QA item {} has no answer", item.id))?;
-        let mut tail = encode(tokenizer, &item.prompt)?;
+        let prompt = encode(tokenizer, &item.prompt)?;
         let ans = answer_ids(tokenizer, answer)?;
-        tail.extend_from_slice(&ans);
-        if tail.len() > length + 1 {
+        if prompt.len() + ans.len() > length + 1 {
             skipped += 1;
             continue;
         }
-        let ids = fill_front(&tail, length + 1, filler, &sep, seed, i)
+        let prompt_len = prompt_budget(length)
+            .min(length + 1 - ans.len())
+            .max(prompt.len());
+        let mut ids = fill_front(&prompt, prompt_len, filler, &sep, seed, i)
             .with_context(|| format!("QA item {}", item.id))?;
+        ids.extend_from_slice(&ans);
+        let rest = length + 1 - ids.len();
+        if rest > 0 && filler.is_empty() {
+            bail!(
+                "QA item {}: no filler text to end the sequence with",
+                item.id
+            );
+        }
+        ids.extend((0..rest).map(|j| filler[(i + j) % filler.len().max(1)]));
         out.push(QaExample {
             ids,
+            answer_at: prompt_len,
             scored: ans.len(),
         });
     }
@@ -112,9 +131,8 @@ pub fn build_examples(
 
 /// `tail` preceded by filler tokens and a paragraph break so that the whole has exactly `total`
 /// tokens (`tail` itself when it is that long already). Item `i` starts reading `filler` at a
-/// seeded offset, cycling. Fine-tuning sequences (prompt + answer to `length + 1`) and evaluation
-/// prompts (prompt alone to the prompt budget) are filled with it; the question therefore ends a
-/// few tokens earlier in evaluation than in fine-tuning (`docs/reference-notes.md`, item 18).
+/// seeded offset, cycling. Fine-tuning and evaluation prompts are both filled with it to the
+/// prompt budget, so the question ends at the same position in both.
 pub fn fill_front(
     tail: &[u32],
     total: usize,
@@ -180,9 +198,14 @@ pub fn filler_of(tokenizer: &Tokenizer, texts: impl Iterator<Item = String>) -> 
     encode(tokenizer, &text.join(PARAGRAPH_SEPARATOR))
 }
 
-/// Prompt length the contexts are built to, leaving room for the answer and EOS.
+/// Tokens left after every prompt for the answer and EOS: the reference's 16 new tokens, so that
+/// at `k×` a prompt and its longest generated answer fill exactly `k·N` positions (a learned table
+/// is then read as trained at 1× and interpolated by exactly `k` beyond).
+pub const ANSWER_ROOM: usize = 16;
+
+/// Prompt length the contexts are built to, leaving [`ANSWER_ROOM`] for the answer and EOS.
 pub fn prompt_budget(length: usize) -> usize {
-    length.saturating_sub(8).max(1)
+    length.saturating_sub(ANSWER_ROOM).max(1)
 }
 
 /// Loads or builds the data of a QA run.
@@ -276,8 +299,6 @@ pub struct QaTask {
     pub train: Vec<QaExample>,
     pub valid: Vec<QaExample>,
     pub length: usize,
-    /// The last `window` positions of a sequence hold every scored label.
-    pub window: usize,
     grid: PositionGrid,
 }
 
@@ -286,47 +307,56 @@ impl QaTask {
         if train.is_empty() {
             bail!("no QA training examples");
         }
-        let window = train
-            .iter()
-            .chain(&valid)
-            .map(|e| e.scored)
-            .max()
-            .unwrap_or(1);
+        if let Some(e) = train.iter().chain(&valid).find(|e| {
+            e.ids.len() != length + 1 || e.answer_at == 0 || e.answer_at + e.scored > length + 1
+        }) {
+            bail!(
+                "a QA example of {} tokens with its answer at {} does not fit the fine-tuning \
+                 length {length}",
+                e.ids.len(),
+                e.answer_at
+            );
+        }
         Ok(Self {
             train,
             valid,
             length,
-            window,
             grid: PositionGrid::sequence(length),
         })
     }
 }
 
-/// Inputs `[b, length]`, the labels of the last `window` positions `[b, window]` and their mask.
+/// Inputs `[b, length]`; the labels of positions `start..start + window` `[b, window]` (the
+/// window that holds every scored label of the batch) and their mask.
 pub struct QaBatch<B: Backend> {
     pub inputs: Tensor<B, 2, Int>,
+    pub start: usize,
     pub labels: Tensor<B, 2, Int>,
     pub mask: Tensor<B, 2>,
 }
 
-fn qa_batch<B: Backend>(
-    examples: &[&QaExample],
-    length: usize,
-    window: usize,
-    device: &B::Device,
-) -> QaBatch<B> {
+fn qa_batch<B: Backend>(examples: &[&QaExample], length: usize, device: &B::Device) -> QaBatch<B> {
     let b = examples.len();
+    // the label of position t is ids[t + 1]: answer token k is predicted at answer_at − 1 + k
+    let start = examples.iter().map(|e| e.answer_at - 1).min().unwrap_or(0);
+    let end = examples
+        .iter()
+        .map(|e| e.answer_at - 1 + e.scored)
+        .max()
+        .unwrap_or(start + 1);
+    let window = end - start;
     let mut inputs = Vec::with_capacity(b * length);
     let mut labels = Vec::with_capacity(b * window);
     let mut mask = Vec::with_capacity(b * window);
     for e in examples {
         inputs.extend(e.ids[..length].iter().map(|&t| t as i64));
-        let targets = &e.ids[1..];
-        labels.extend(targets[length - window..].iter().map(|&t| t as i64));
-        mask.extend((0..window).map(|j| if j >= window - e.scored { 1f32 } else { 0.0 }));
+        labels.extend(e.ids[start + 1..end + 1].iter().map(|&t| t as i64));
+        let scored = e.answer_at - 1..e.answer_at - 1 + e.scored;
+        mask.extend((start..end).map(|t| if scored.contains(&t) { 1f32 } else { 0.0 }));
     }
     QaBatch {
         inputs: Tensor::from_data(TensorData::new(inputs, [b, length]), device),
+        start,
         labels: Tensor::from_data(TensorData::new(labels, [b, window]), device),
         mask: Tensor::from_data(TensorData::new(mask, [b, window]), device),
     }
@@ -338,10 +368,9 @@ fn answer_nll<B: Backend>(
     batch: QaBatch<B>,
     positions: &PositionContext<B>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let [_, n] = batch.inputs.dims();
     let window = batch.labels.dims()[1];
     let h = model.hidden(batch.inputs, positions, AttentionOptions::default());
-    let logits = model.head(h.narrow(1, n - window, window));
+    let logits = model.head(h.narrow(1, batch.start, window));
     let logp = log_softmax(logits, 2);
     let picked = logp
         .gather(2, batch.labels.unsqueeze_dim::<3>(2))
@@ -354,7 +383,6 @@ pub fn answer_perplexity<B: Backend>(
     model: &Gpt<B>,
     examples: &[QaExample],
     length: usize,
-    window: usize,
     device: &B::Device,
 ) -> Result<f64> {
     let cache = PeTableCache::new();
@@ -367,7 +395,7 @@ pub fn answer_perplexity<B: Backend>(
             chunk.len(),
             device,
         )?;
-        let (s, c) = answer_nll(model, qa_batch::<B>(&refs, length, window, device), &ctx);
+        let (s, c) = answer_nll(model, qa_batch::<B>(&refs, length, device), &ctx);
         nll += s.into_scalar().elem::<f64>();
         count += c.into_scalar().elem::<f64>();
     }
@@ -388,7 +416,7 @@ impl<B: AutodiffBackend> Task<B> for QaTask {
 
     fn batch(&self, indices: &[usize], _step: usize, device: &B::Device) -> Result<QaBatch<B>> {
         let refs: Vec<&QaExample> = indices.iter().map(|&i| &self.train[i]).collect();
-        Ok(qa_batch(&refs, self.length, self.window, device))
+        Ok(qa_batch(&refs, self.length, device))
     }
 
     fn loss(
@@ -402,7 +430,7 @@ impl<B: AutodiffBackend> Task<B> for QaTask {
     }
 
     fn validate(&self, model: &Gpt<B::InnerBackend>, device: &B::Device) -> Result<Metric> {
-        let ppl = answer_perplexity(model, &self.valid, self.length, self.window, device)?;
+        let ppl = answer_perplexity(model, &self.valid, self.length, device)?;
         Ok(Metric::new("valid_answer_ppl", ppl, Goal::Minimize))
     }
 
@@ -513,7 +541,74 @@ pub fn default_run(preset: &str, from: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::fill_front;
+    use super::{
+        answer_ids, build_examples, encode, fill_front, prompt_budget, qa_batch, QaExample,
+    };
+    use crate::data::QaItem;
+    use burn::backend::flex::FlexDevice;
+    use burn::backend::Flex;
+    use seqpe_datasets::text::Document;
+
+    #[test]
+    fn the_answer_starts_at_the_prompt_budget_and_only_it_is_scored() {
+        let text = "the cat sat on the mat and the dog ran to the park. ".repeat(40);
+        let tok =
+            seqpe_text::data::train_tokenizer(&[Document::new("d", text.clone())], 300).unwrap();
+        let filler = encode(&tok, &text).unwrap();
+        let item = |id: &str, prompt: &str, answer: &str| QaItem {
+            id: id.into(),
+            prompt: prompt.into(),
+            answers: vec![answer.into()],
+        };
+        let items = [
+            item("a", "the dog ran.\nAnswer:", "cat"),
+            item(
+                "b",
+                "the mat.\nAnswer:",
+                &"the cat sat on the mat ".repeat(4),
+            ),
+            item("c", &"the cat sat ".repeat(30), "dog"),
+        ];
+        let length = 40;
+        let (ex, skipped) = build_examples(&items, &tok, length, &filler, 3).unwrap();
+        assert_eq!(
+            skipped, 1,
+            "a prompt longer than the whole sequence is skipped"
+        );
+        assert_eq!(ex.len(), 2);
+        for (e, it) in ex.iter().zip(&items) {
+            let ans = answer_ids(&tok, &it.answers[0]).unwrap();
+            let prompt = encode(&tok, &it.prompt).unwrap();
+            assert_eq!(e.ids.len(), length + 1);
+            assert_eq!(e.scored, ans.len());
+            assert_eq!(&e.ids[e.answer_at..e.answer_at + e.scored], &ans[..]);
+            assert_eq!(&e.ids[e.answer_at - prompt.len()..e.answer_at], &prompt[..]);
+        }
+        // a short answer starts exactly where evaluation's 1× prompts end; filler follows EOS
+        assert_eq!(ex[0].answer_at, prompt_budget(length));
+        assert!(ex[0].answer_at + ex[0].scored < length + 1);
+        // an answer too long for the room after the budget ends the sequence instead
+        assert!(ex[1].scored > length + 1 - prompt_budget(length));
+        assert_eq!(ex[1].answer_at + ex[1].scored, length + 1);
+    }
+
+    #[test]
+    fn a_batch_labels_the_answer_positions_of_each_example() {
+        let ex = |answer_at, scored| QaExample {
+            ids: (0..13).collect(),
+            answer_at,
+            scored,
+        };
+        let (a, b) = (ex(4, 2), ex(6, 3));
+        let batch = qa_batch::<Flex>(&[&a, &b], 12, &FlexDevice);
+        // answer token k of an example is predicted at answer_at − 1 + k: positions 3..5 and 5..8
+        assert_eq!(batch.start, 3);
+        let labels: Vec<i64> = batch.labels.into_data().iter::<i64>().collect();
+        assert_eq!(labels, [4, 5, 6, 7, 8, 4, 5, 6, 7, 8]);
+        let mask: Vec<f32> = batch.mask.into_data().iter::<f32>().collect();
+        assert_eq!(mask, [1., 1., 0., 0., 0., 0., 0., 1., 1., 1.]);
+        assert_eq!(batch.inputs.dims(), [2, 12]);
+    }
 
     #[test]
     fn fill_front_reaches_the_total_and_keeps_the_tail_last() {
