@@ -154,6 +154,7 @@ def sample_regulariser_positions(a, side, gen):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pe", choices=["ape", "seqpe", "rope2d"], default="ape")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU kit")
     add_run_args(ap)
     ap.add_argument("--image-size", type=int, default=28)
     ap.add_argument("--patch", type=int, default=4)
@@ -178,7 +179,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
-    model = Vit(a)
+    dev = torch.device(a.device)
+    model = Vit(a).to(dev)
     model.train()
     side = model.side
     model_params, enc_params = split_params(model)
@@ -186,19 +188,19 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     n_enc = sum(p.numel() for p in enc_params)
     r, c = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    main_pos = torch.stack([r.reshape(-1), c.reshape(-1)], dim=1)          # [49, 2] row-major
+    main_pos = torch.stack([r.reshape(-1), c.reshape(-1)], dim=1).to(dev)  # [49, 2] row-major
     n_main = main_pos.shape[0]
     kd_n = min(a.kd_per_window, n_main)
 
     def batch():
         x = torch.randn(a.batch, a.channels, a.image_size, a.image_size, generator=gen)
         y = torch.randint(0, a.classes, (a.batch,), generator=gen)
-        return x, y
+        return x.to(dev), y.to(dev)
 
     def step(x, y):
         extra = {}
         if a.pe == "seqpe":
-            sampled = sample_regulariser_positions(a, side, gen)
+            sampled = (t.to(dev) for t in sample_regulariser_positions(a, side, gen))
             table, ct, kd = seqpe_pass(model.seqpe, main_pos, *sampled, a.kd_chunks)
             ce = F.cross_entropy(model(x, table), y)
             loss = ce + a.ct_weight * ct + a.kd_weight * kd
@@ -211,7 +213,7 @@ def main():
 
     times, (ce, extra) = timed_steps(step, batch, a.warmup, a.steps)
     result = {
-        "bench": "pytorch_vision", "pe": a.pe, "threads": a.threads, "torch": torch.__version__,
+        "bench": "pytorch_vision", "pe": a.pe, "device": a.device, "threads": a.threads, "torch": torch.__version__,
         **timing_fields(times, a.batch, "images"),
         "steps": a.steps, "warmup": a.warmup, "batch": a.batch, "image_size": a.image_size,
         "patch": a.patch, "channels": a.channels, "classes": a.classes, "tokens": n_main + 1,
@@ -224,7 +226,7 @@ def main():
     if a.pe == "seqpe":
         result.update(seqpe_fields(a, n_enc, n_main + a.ct_pivots * (1 + a.ct_candidates)
                                    + a.kd_windows * kd_n, extra))
-    print(f"pytorch {torch.__version__} cpu threads={a.threads} pe={a.pe}: "
+    print(f"pytorch {torch.__version__} {a.device} threads={a.threads} pe={a.pe}: "
           f"{result['images_per_s']:.1f} images/s ({result['ms_per_step']:.1f} ms/step mean, "
           f"{result['ms_per_step_median']:.1f} median over {a.steps} steps after {a.warmup} warm-up; "
           f"params {n_params / 1e6:.3f}M, encoder {n_enc / 1e6:.3f}M; last ce loss {ce:.3f})")

@@ -26,9 +26,12 @@ Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for th
   bench text|vision         training throughput per position encoding
 
 Other:
-  gpu-kit [DIR]             build release seqpe binaries for cuda and wgpu (no GPU needed) and a
+  gpu-kit [DIR] [--with-data]
+                            build release seqpe binaries for cuda and wgpu (no GPU needed) and a
                             script that checks parity and benchmarks on a GPU machine (default
-                            DIR: target/gpu-kit; carry it to the GPU machine and run DIR/run.sh)
+                            DIR: target/gpu-kit, also packed as DIR.tar.gz; carry either to the
+                            GPU machine and run DIR/run.sh). --with-data adds the fetched text
+                            corpora (./data/text) for a short real training run there
   check-backends            cargo check the wgpu and cuda feature sets (what CI does)
   wgpu-smoke                run the opt-in wgpu smoke test (needs a Vulkan driver)
 ";
@@ -76,11 +79,13 @@ fn main() -> ExitCode {
             return status(cmd);
         }
         "gpu-kit" => {
-            let dir = args
-                .get(1)
+            let with_data = args.iter().any(|a| a == "--with-data");
+            let dir = args[1..]
+                .iter()
+                .find(|a| !a.starts_with("--"))
                 .map(PathBuf::from)
                 .unwrap_or_else(|| target_dir().join("gpu-kit"));
-            return gpu_kit(&dir);
+            return gpu_kit(&dir, with_data);
         }
         "wgpu-smoke" => {
             let mut cmd = cargo();
@@ -213,46 +218,15 @@ fn torch_env() -> Result<TorchEnv, String> {
     Ok(TorchEnv { venv, lib })
 }
 
-/// The script the GPU kit runs on the GPU machine: parity on both backends at the GPU tolerance,
-/// the text and vision benchmarks on both, and the PyTorch scripts on the same GPU; every result
-/// goes into one JSON-lines file.
-const GPU_RUN: &str = r#"#!/usr/bin/env bash
-# Run on a machine with an NVIDIA GPU: bash run.sh [OUT]  (OUT default: ./gpu-results)
-# Writes OUT/results.jsonl and OUT/*.log. Never needs network access.
-set -uo pipefail
-kit=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$kit/gpu-results}
-mkdir -p "$out"
-res=$out/results.jsonl
-: > "$res"
-note() { printf '%s
-' "$1" >> "$res"; }
-note "{"kit": "seqpe gpu-kit", "date": "$(date -u +%FT%TZ)", "gpu": "$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)", "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"}"
-cd "$kit"
-for b in cuda wgpu; do
-  exe=$kit/seqpe-$b
-  [ -x "$exe" ] || continue
-  "$exe" --backend $b check-reference --gpu-tolerance fixtures/*.safetensors > "$out/check-$b.log" 2>&1
-  note "{"step": "check-reference", "backend": "$b", "exit": $?, "log": "check-$b.log"}"
-  "$exe" --backend $b bench text --preset bench --pes seqpe,ape --steps 20 --warmup 3 --json "$out/bench-text-$b.json" > "$out/bench-text-$b.log" 2>&1
-  note "{"step": "bench text", "backend": "$b", "exit": $?, "json": "bench-text-$b.json"}"
-  "$exe" --backend $b bench vision --presets tiny,vit-s --pes seqpe,ape,rope2d --steps 5 --json "$out/bench-vision-$b.json" > "$out/bench-vision-$b.log" 2>&1
-  note "{"step": "bench vision", "backend": "$b", "exit": $?, "json": "bench-vision-$b.json"}"
-done
-if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-  for pe in ape seqpe; do
-    line=$(python3 scripts/pytorch_bench_text.py --device cuda --steps 20 --warmup 3 --pe $pe --seqpe-d-model 128 --seqpe-heads 2 2>> "$out/pytorch.log" | tail -1)
-    note "{"step": "pytorch text", "pe": "$pe", "result": ${line:-null}}"
-  done
-else
-  note "{"step": "pytorch", "skipped": "python3 with CUDA torch not found"}"
-fi
-echo "results in $res"
-"#;
+/// The script the GPU kit runs on the GPU machine (`scripts/gpu_run.sh`, copied as `run.sh`):
+/// parity on both backends at the GPU tolerance, the text and vision benchmarks against PyTorch on
+/// the same GPU, a short real training run when data is beside it; one JSON-lines file of results.
+const GPU_RUN: &str = include_str!("../../scripts/gpu_run.sh");
 
-/// `cargo xtask gpu-kit [DIR]`: release binaries for cuda and wgpu, the parity fixtures, the
-/// PyTorch scripts and `run.sh`, stripped to stay small enough to carry.
-fn gpu_kit(dir: &std::path::Path) -> ExitCode {
+/// `cargo xtask gpu-kit [DIR] [--with-data]`: release binaries for cuda and wgpu, the parity
+/// fixtures, the PyTorch scripts and `run.sh` (optionally the text corpora), stripped, and the
+/// folder packed as `DIR.tar.gz` to stay small enough to carry.
+fn gpu_kit(dir: &std::path::Path, with_data: bool) -> ExitCode {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Err(e) = std::fs::create_dir_all(dir.join("fixtures"))
         .and_then(|()| std::fs::create_dir_all(dir.join("scripts")))
@@ -315,20 +289,55 @@ fn gpu_kit(dir: &std::path::Path) -> ExitCode {
         eprintln!("xtask: cannot write run.sh: {e}");
         return ExitCode::from(2);
     }
-    let size: u64 = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum();
+    if with_data {
+        let text = root.join("data/text");
+        if !text.is_dir() {
+            eprintln!(
+                "xtask: --with-data: {} not found; run `cargo xtask fetch-data text` first",
+                text.display()
+            );
+            return ExitCode::from(2);
+        }
+        let _ = std::fs::create_dir_all(dir.join("data"));
+        let mut cp = Command::new("cp");
+        cp.arg("-r").arg(&text).arg(dir.join("data"));
+        let s = status(cp);
+        if s != ExitCode::SUCCESS {
+            return s;
+        }
+    }
+    let dir = match dir.canonicalize() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("xtask: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        eprintln!(
+            "xtask: {} has no parent folder to pack it in",
+            dir.display()
+        );
+        return ExitCode::from(2);
+    };
+    let tarball = dir.with_extension("tar.gz");
+    let mut tar = Command::new("tar");
+    tar.arg("czf").arg(&tarball).arg("-C").arg(parent).arg(name);
+    let s = status(tar);
+    if s != ExitCode::SUCCESS {
+        return s;
+    }
+    let size = std::fs::metadata(&tarball).map_or(0, |m| m.len());
     eprintln!(
-        "xtask: GPU kit in {} ({:.1} MiB of binaries and script; fixtures and scripts besides). \
-         On the GPU machine: bash {}/run.sh",
+        "xtask: GPU kit in {} and {} ({:.1} MiB packed). On the GPU machine: tar xzf {} && bash \
+         {}/run.sh",
         dir.display(),
+        tarball.display(),
         size as f64 / (1 << 20) as f64,
-        dir.display()
+        tarball
+            .file_name()
+            .map_or("".into(), |n| n.to_string_lossy()),
+        name.to_string_lossy()
     );
     ExitCode::SUCCESS
 }

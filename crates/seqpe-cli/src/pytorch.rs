@@ -110,26 +110,69 @@ fn run_script(
         .ok_or_else(|| anyhow!("{script}'s JSON has no `{key}`"))
 }
 
+/// A PyTorch benchmark script: its path (relative to the repository root), the key of its
+/// throughput in the JSON line it prints, and that throughput's unit.
+pub struct Script {
+    pub path: &'static str,
+    pub key: &'static str,
+    pub unit: &'static str,
+}
+
+/// The device the PyTorch side runs on for one of our backends: the GPU (`cuda`) when ours runs
+/// on a GPU backend, else the CPU.
+pub fn torch_device(backend: &str) -> &'static str {
+    if matches!(backend, "cuda" | "wgpu") {
+        "cuda"
+    } else {
+        "cpu"
+    }
+}
+
+/// One encoding's comparison: every repetition of both sides and their medians.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComparisonRow {
+    /// The configuration (preset) compared; the caller fills it in.
+    pub config: String,
+    pub pe: String,
+    pub backend: String,
+    pub torch_device: String,
+    pub unit: String,
+    pub ours: Vec<f64>,
+    pub pytorch: Vec<f64>,
+    pub ours_median: f64,
+    pub pytorch_median: f64,
+    pub ratio: f64,
+}
+
 /// Interleaves `ours(pe)` and the PyTorch `script` (with `script_args(pe)`) `repeats` times per
-/// encoding and prints the medians and ratios (and SeqPE/APE on both sides).
+/// encoding and prints the medians and ratios (and SeqPE/APE on both sides). On a GPU backend the
+/// script runs on PyTorch's CUDA device.
 pub fn compare(
     args: &PytorchArgs,
-    script: &str,
-    key: &str,
-    unit: &str,
+    script: &Script,
+    backend: &str,
     pes: &[PeKind],
     ours: impl Fn(PeKind) -> Result<f64>,
     script_args: impl Fn(PeKind) -> Vec<String>,
-) -> Result<()> {
+) -> Result<Vec<ComparisonRow>> {
+    let (path, key, unit) = (script.path, script.key, script.unit);
     let python = args.python();
-    if !Path::new(script).is_file() {
-        bail!("{script} not found: run the benchmark from the repository root");
+    if !Path::new(path).is_file() {
+        bail!("{path} not found: run the benchmark from the repository root");
     }
-    let probe = Command::new(&python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output();
+    let device = torch_device(backend);
+    let probe_code = if device == "cuda" {
+        "import torch; assert torch.cuda.is_available(), 'no CUDA'; print(torch.__version__)"
+    } else {
+        "import torch; print(torch.__version__)"
+    };
+    let probe = Command::new(&python).args(["-c", probe_code]).output();
     let torch_version = match probe {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ if device == "cuda" => bail!(
+            "`{python}` cannot import torch with CUDA, which the comparison on the `{backend}` \
+             backend runs against: pass --python with a CUDA build of torch"
+        ),
         _ => bail!(
             "`{python}` cannot import torch: install it (`python3 -m venv .venv && .venv/bin/pip \
              install torch numpy`) and pass --python .venv/bin/python (or set SEQPE_PYTHON)"
@@ -137,8 +180,8 @@ pub fn compare(
     };
     let threads = threads();
     println!(
-        "against PyTorch {torch_version} ({python}), {threads} thread(s) each, {} repetitions \
-         interleaved, on {} — medians:",
+        "against PyTorch {torch_version} ({python}) on {device}, {threads} CPU thread(s) each, \
+         {} repetitions interleaved, on {} — medians:",
         args.repeats,
         cpu_model()
     );
@@ -147,23 +190,39 @@ pub fn compare(
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..args.repeats.max(1) {
             a.push(ours(pe)?);
-            b.push(run_script(&python, script, &script_args(pe), threads, key)?);
+            let mut sa = script_args(pe);
+            sa.push(format!("--device={device}"));
+            b.push(run_script(&python, path, &sa, threads, key)?);
         }
         let (ma, mb) = (median(a.clone()), median(b.clone()));
         eprintln!("{pe}: ours {a:?}, pytorch {b:?}");
-        rows.push((pe, ma, mb));
+        rows.push(ComparisonRow {
+            config: String::new(),
+            pe: pe.name().into(),
+            backend: backend.into(),
+            torch_device: device.into(),
+            unit: unit.into(),
+            ours: a,
+            pytorch: b,
+            ours_median: ma,
+            pytorch_median: mb,
+            ratio: ma / mb,
+        });
     }
     println!("| PE | ours {unit} | PyTorch {unit} | ours / PyTorch |\n|---|---:|---:|---:|");
-    for (pe, a, b) in &rows {
-        println!("| {pe} | {a:.0} | {b:.0} | {:.2}× |", a / b);
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2}× |",
+            r.pe, r.ours_median, r.pytorch_median, r.ratio
+        );
     }
-    let find = |k: PeKind| rows.iter().find(|r| r.0 == k);
+    let find = |k: PeKind| rows.iter().find(|r| r.pe == k.name());
     if let (Some(s), Some(l)) = (find(PeKind::SeqPe), find(PeKind::Learned)) {
         println!(
             "SeqPE / APE: ours {:.2}, PyTorch {:.2}",
-            s.1 / l.1,
-            s.2 / l.2
+            s.ours_median / l.ours_median,
+            s.pytorch_median / l.pytorch_median
         );
     }
-    Ok(())
+    Ok(rows)
 }

@@ -335,15 +335,17 @@ pub fn bench<B: AutodiffBackend>(
             }
             a
         };
-        crate::pytorch::compare(
-            &args.pytorch,
-            "scripts/pytorch_bench_text.py",
-            "tokens_per_s",
-            "tokens/s",
-            &pes,
-            ours,
-            script_args,
-        )?;
+        let script = crate::pytorch::Script {
+            path: "scripts/pytorch_bench_text.py",
+            key: "tokens_per_s",
+            unit: "tokens/s",
+        };
+        let mut rows =
+            crate::pytorch::compare(&args.pytorch, &script, backend, &pes, ours, script_args)?;
+        rows.iter_mut().for_each(|r| r.config = cfg.preset.clone());
+        if let Some(json) = &args.json {
+            seqpe_train::checkpoint::write_json(json, &rows)?;
+        }
         return Ok(true);
     }
     println!("| PE | train tokens/s | ms/step |\n|---|---:|---:|");

@@ -332,6 +332,7 @@ pub fn bench<B: AutodiffBackend>(
 ) -> Result<bool> {
     let pes: Vec<PeKind> = args.pes.iter().map(|&p| p.into()).collect();
     if args.pytorch.against_pytorch {
+        let mut all = Vec::new();
         for preset in &args.presets {
             let cfg = VisionConfig::preset(preset)?;
             let (m, r) = (&cfg.model, &cfg.train.regularizer);
@@ -369,15 +370,20 @@ pub fn bench<B: AutodiffBackend>(
                 a.extend(crate::pytorch::seqpe_script_args(&m.seqpe, r));
                 a
             };
-            crate::pytorch::compare(
-                &args.pytorch,
-                "scripts/pytorch_bench_vision.py",
-                "images_per_s",
-                "images/s",
-                &pes,
-                ours,
-                script_args,
-            )?;
+            let script = crate::pytorch::Script {
+                path: "scripts/pytorch_bench_vision.py",
+                key: "images_per_s",
+                unit: "images/s",
+            };
+            let rows =
+                crate::pytorch::compare(&args.pytorch, &script, backend, &pes, ours, script_args)?;
+            all.extend(rows.into_iter().map(|r| crate::pytorch::ComparisonRow {
+                config: preset.clone(),
+                ..r
+            }));
+        }
+        if let Some(json) = &args.json {
+            seqpe_train::checkpoint::write_json(json, &all)?;
         }
         return Ok(true);
     }
