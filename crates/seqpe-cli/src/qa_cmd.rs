@@ -483,19 +483,18 @@ fn write_report(
          format (question last): `<context>\\n\\nQuestion: <question>\\nAnswer:`, target \
          `\" <answer>\"` + end-of-text.\n\n\
          **Fine-tuning.** Each encoding's `report-text --preset {tp}` run (pre-trained on \
-         {pre}-token blocks) is fine-tuned on {ntrain} questions in {len}-token sequences (the \
-         front filled with distractor text, so every sequence has exactly {len} tokens and \
-         positions run 0…{lm1} as in the reference; loss on the answer and end-of-text only), \
+         {pre}-token blocks) is fine-tuned on {ntrain} questions in {len}-token sequences: the \
+         prompt filled at the front with distractor text to {budget} tokens, then the answer, \
+         end-of-text and unscored filler, so every sequence has exactly {len} tokens, positions \
+         run 0…{lm1} as in the reference and the answer starts where it starts in the 1× \
+         evaluation (loss on the answer and end-of-text only), \
          batch {batch}, {steps} steps, AdamW lr {lr} (warm-up {warm}, linear decay), SeqPE \
          regularizers on (random-shift pool {pool}); the best checkpoint by validation answer \
          perplexity ({nvalid} validation questions).\n\n\
          **Evaluation.** The same {ntest} test questions at prompt lengths {factors}× {len} \
          tokens (less {reserve} for the answer). Each prompt is filled at the front with \
          distractor text of the test documents to exactly that length, as the fine-tuning \
-         sequences are filled to theirs. At 1× the question therefore ends a few tokens (up to \
-         {reserve}) before the place it always had in fine-tuning, where only the answer and \
-         end-of-text followed it; the absolute encodings (APE, sinusoidal) do not survive \
-         that shift (see the answer perplexities and `docs/reference-notes.md`). Greedy \
+         prompts are, so a prompt and its longest answer fill exactly k × {len} positions. Greedy \
          decoding with the key/value cache (≤ {maxnew} tokens, stop at \
          end-of-text or newline; SeqPE `attn_scalar` term against cached keys: `{scalar:?}`). \
          Lenient EM (the reference's): a gold answer, lower-cased and trimmed, is a substring of \
@@ -531,6 +530,7 @@ fn write_report(
             .join(", "),
         maxnew = q.max_new_tokens,
         reserve = q.length - seqpe_qa::task::prompt_budget(q.length),
+        budget = seqpe_qa::task::prompt_budget(q.length),
         scalar = first.eval.cached_scalar,
         first_pe = first.pe,
     );
