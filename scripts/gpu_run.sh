@@ -11,7 +11,7 @@
 #   5. if DIR/data/text exists, a short real training run (train-text, preset small) on CUDA.
 # Writes OUT/results.jsonl (one JSON object per step) and OUT/*.log / OUT/*.json. Needs no network.
 # Settings (environment): PYTHON (python3, with a CUDA build of torch), REPEATS (3, text),
-# VISION_REPEATS (1), STEP_LIMIT (seconds per step, 150), SECONDS_LEFT (the whole script's
+# VISION_REPEATS (1), STEP_LIMIT (seconds per step, 300), SECONDS_LEFT (the whole script's
 # budget: each step is cut to what is left of it, and skipped under 15 s; default 3600),
 # BACKENDS ("cuda wgpu").
 set -uo pipefail
@@ -22,7 +22,7 @@ res=$out/results.jsonl
 : >"$res"
 python=${PYTHON:-python3}
 repeats=${REPEATS:-3}
-limit=${STEP_LIMIT:-150}
+limit=${STEP_LIMIT:-300}
 vision_repeats=${VISION_REPEATS:-1}
 deadline=$(($(date +%s) + ${SECONDS_LEFT:-3600}))
 backends=${BACKENDS:-cuda wgpu}
