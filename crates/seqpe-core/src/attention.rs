@@ -138,10 +138,12 @@ pub fn scaled_dot_product<B: Backend>(
     if !B::ad_enabled(&device) && !needs_dropout && linear.is_none() && nq == nk {
         // `attn_scalar`'s widened keys are wider than the values. LibTorch's fused CPU kernel
         // only takes equal widths and otherwise falls back to a path ~10× slower at 4k tokens
-        // (measured with torch 2.9, one thread), so the values are padded with zeros to the key
-        // width and the padding is dropped from the output.
+        // (measured with torch 2.9, one thread), so on LibTorch the values are padded with zeros
+        // to the key width and the padding is dropped from the output. Flex's and CubeCL's
+        // kernels take unequal widths, and padding would only add work there.
         let (dk, dv) = (q.dims()[3], v.dims()[3]);
-        let v = if dk > dv {
+        let pad = dk > dv && B::name(&device).contains("libtorch");
+        let v = if pad {
             let [vb, vh, vn, _] = v.dims();
             Tensor::cat(vec![v, Tensor::zeros([vb, vh, vn, dk - dv], &device)], 3)
         } else {
@@ -160,7 +162,7 @@ pub fn scaled_dot_product<B: Backend>(
                 is_causal: causal,
             },
         );
-        return if dk > dv { out.narrow(3, 0, dv) } else { out };
+        return if pad { out.narrow(3, 0, dv) } else { out };
     }
     // With a causal mask the queries are the last `nq` of the `nk` keys (nq == nk in training).
     let q_offset = nk - nq;
