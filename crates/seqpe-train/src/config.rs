@@ -48,8 +48,8 @@ pub fn build<C: RunConfig>(
 
 /// The configuration a run trains with. A fresh run (`resume == false`) uses `fresh`. A resumed
 /// run continues with the configuration saved in its folder, whatever the preset or flags say;
-/// `--set train.steps=N` is the one override it takes, and any other `--set` is an error (it
-/// would silently not apply).
+/// `--set train.steps=N` is the one override that may change it, an override that repeats a saved
+/// value is accepted, and any other `--set` is an error (it would silently not apply).
 pub fn for_run<C: RunConfig>(
     run: &RunDir,
     resume: bool,
@@ -60,11 +60,19 @@ pub fn for_run<C: RunConfig>(
         return Ok(fresh);
     }
     let mut saved: C = run.read_config()?;
+    let saved_json = serde_json::to_value(&saved)?;
     for item in overrides {
         let key = item.split_once('=').map_or(item.as_str(), |(k, _)| k);
-        if key != "train.steps" {
+        if key == "train.steps" {
+            continue;
+        }
+        let mut probe = saved.clone();
+        apply_overrides(&mut probe, std::slice::from_ref(item))?;
+        if serde_json::to_value(&probe)? != saved_json {
             bail!(
-                "--resume continues {} with its saved config.json; `--set {item}` cannot change                  it (only --set train.steps=N can). Start a new --run folder to train with other                  settings.",
+                "--resume continues {} with its saved config.json; `--set {item}` would change \
+                 it, and only --set train.steps=N can. Start a new --run folder to train with \
+                 other settings.",
                 run.root.display()
             );
         }

@@ -396,6 +396,9 @@ fn a_resumed_run_keeps_its_saved_config_and_only_steps_can_change() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("width=32"), "{err}");
+    // one that repeats the saved value changes nothing and is accepted
+    let same = format!("width={}", saved.width);
+    assert_eq!(for_run(&run, true, fresh.clone(), &[same]).unwrap(), saved);
     // a fresh run uses the fresh config
     assert_eq!(for_run(&run, false, fresh.clone(), &[]).unwrap(), fresh);
 }
