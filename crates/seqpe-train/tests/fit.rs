@@ -448,22 +448,27 @@ fn assert_same_steps(one: &Path, two: &Path, tol: f64) {
     let (a, b) = (steps(one), steps(two));
     assert_eq!(a.len(), b.len(), "{a:?}\nvs\n{b:?}");
     let mut distilled = false;
+    let mut largest = 0f64;
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x["step"], y["step"]);
         assert_eq!(x["shifted"], y["shifted"], "step {}", x["step"]);
         for k in keys {
             match (x[k].as_f64(), y[k].as_f64()) {
-                (Some(p), Some(q)) => assert!(
-                    (p - q).abs() <= tol * p.abs().max(1.0),
-                    "step {} {k}: one device {p}, two peers {q}",
-                    x["step"]
-                ),
+                (Some(p), Some(q)) => {
+                    largest = largest.max((p - q).abs() / p.abs().max(1.0));
+                    assert!(
+                        (p - q).abs() <= tol * p.abs().max(1.0),
+                        "step {} {k}: one device {p}, two peers {q}",
+                        x["step"]
+                    )
+                }
                 (None, None) => {}
                 other => panic!("step {} {k}: {other:?}", x["step"]),
             }
         }
         distilled |= x["distill"].is_f64();
     }
+    eprintln!("largest relative difference: {largest:e}");
     assert!(distilled, "no step had a distillation loss to compare");
 }
 
