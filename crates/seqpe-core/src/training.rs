@@ -333,3 +333,21 @@ impl SeqPeRegularizer {
         })
     }
 }
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_are_equal_contiguous_parts_or_an_error() {
+        let part = |index, count, len| Shard { index, count }.range(len, "the batch");
+        assert_eq!(part(0, 1, 8), Ok(0..8));
+        assert_eq!(part(0, 2, 8), Ok(0..4));
+        assert_eq!(part(1, 2, 8), Ok(4..8));
+        assert_eq!(part(2, 4, 8), Ok(4..6));
+        let err = part(1, 3, 8).unwrap_err();
+        assert_eq!((err.len, err.count), (8, 3));
+        assert!(err.to_string().contains("multiple of"), "{err}");
+        assert!(part(2, 2, 8).is_err());
+    }
+}
