@@ -9,6 +9,7 @@ use seqpe_core::{PeKind, SeqPeInjection};
 use seqpe_datasets::cache::DataDir;
 use seqpe_text::eval::CorpusSource;
 use seqpe_train::config::{build, RunConfig};
+use seqpe_train::parallel::{DataParallel, DeviceList, Nodes};
 
 /// What every train command takes: which configuration, where the run lives, how it starts and
 /// stops.
@@ -33,6 +34,24 @@ pub struct RunArgs {
     /// Stop after this step with a checkpoint (the run stays resumable with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// Data-parallel training on this machine's devices: a count (`2`: devices 0 and 1) or a
+    /// list (`cuda:0,cuda:1`). Each device takes an equal part of every global batch; gradients
+    /// are averaged with burn-collective. On the CPU (Flex) the peers share the one CPU device.
+    #[arg(long, value_name = "N|LIST")]
+    pub devices: Option<DeviceList>,
+    /// Machines in a multi-node run, each running this command with the same --devices, its own
+    /// --node-rank and --node-address, all with the same --orchestrator (docs/distributed.md).
+    #[arg(long, requires_all = ["node_rank", "orchestrator", "node_address"])]
+    pub nodes: Option<u32>,
+    /// This machine's rank, 0..--nodes; rank 0 logs and writes checkpoints.
+    #[arg(long, requires = "nodes")]
+    pub node_rank: Option<u32>,
+    /// The global orchestrator (`seqpe orchestrator --port P`), e.g. ws://10.0.0.1:3000.
+    #[arg(long, requires = "nodes")]
+    pub orchestrator: Option<String>,
+    /// Where the other machines reach this one, ws://HOST:PORT (PORT: its tensor data service).
+    #[arg(long, requires = "nodes")]
+    pub node_address: Option<String>,
 }
 
 impl RunArgs {
@@ -43,6 +62,20 @@ impl RunArgs {
             resume: self.resume,
             stop_after: self.stop_after,
             overrides: self.overrides.clone(),
+            parallel: self.parallel(),
+        }
+    }
+
+    /// The data-parallel peers of `--devices` and `--nodes`.
+    pub fn parallel(&self) -> DataParallel {
+        DataParallel {
+            devices: self.devices.clone().map(|d| d.0).unwrap_or_default(),
+            nodes: self.nodes.map(|count| Nodes {
+                count,
+                rank: self.node_rank.unwrap_or(0),
+                orchestrator: self.orchestrator.clone().unwrap_or_default(),
+                address: self.node_address.clone().unwrap_or_default(),
+            }),
         }
     }
 

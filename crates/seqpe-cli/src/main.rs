@@ -83,6 +83,12 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Run burn-collective's global orchestrator for a multi-node run (`--nodes`) until
+    /// interrupted; every node's train command connects to ws://THIS_HOST:PORT.
+    Orchestrator {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
     #[cfg(feature = "vision")]
     /// Train a ViT classifier (`--dims 2`: SeqPE over (row, col) digits; `--dims 1`: flat index).
     TrainVit(vision_cmd::TrainArgs),
@@ -108,6 +114,11 @@ fn run(cli: Cli) -> Result<bool> {
                 let v = seqpe_datasets::fetch::vision(&dir)?;
                 println!("vision data ready: {v:?}");
             }
+            Ok(true)
+        }
+        Command::Orchestrator { port } => {
+            eprintln!("orchestrator listening on port {port} (Ctrl-C to stop)");
+            seqpe_train::parallel::run_orchestrator(port)?;
             Ok(true)
         }
         Command::TrainText(args) => {

@@ -39,4 +39,6 @@ pub use position::{
     SeqPeInjection, SeqPeSettings,
 };
 pub use table::PeTableCache;
-pub use training::{RegularizerConfig, RegularizerSettings, SeqPeRegularizer};
+pub use training::{
+    RegularizerConfig, RegularizerSettings, SeqPeRegularizer, Shard, ShardError, StepError,
+};

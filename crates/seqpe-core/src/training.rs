@@ -9,6 +9,11 @@
 //!    table, pivots, candidates and students; the teacher rows are the main table's rows at the
 //!    sampled window indices;
 //! 4. `w_ct · L_ct + w_kd · L_kd` (the latter only on unshifted steps), added to the task loss.
+//!
+//! Data-parallel training ([`SeqPeRegularizer::step_shard`]): every peer draws the same batches
+//! (the samplers are seeded alike and advance alike) and keeps its [`Shard`] of the pivots and of
+//! the distillation windows; both losses are means over equal parts, so the mean of the peers'
+//! losses is the one-device loss.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -140,6 +145,51 @@ impl RegularizerConfig {
     }
 }
 
+/// One peer's part of a batch split into `count` equal contiguous parts (data parallelism).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, `0..count`.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole batch (one device).
+    pub const WHOLE: Self = Self { index: 0, count: 1 };
+
+    /// The rows of a batch of `len` rows this part holds; an error when `len` does not split
+    /// into `count` equal parts.
+    pub fn range(&self, len: usize, what: &str) -> Result<std::ops::Range<usize>, ShardError> {
+        if self.count == 0 || !len.is_multiple_of(self.count) || self.index >= self.count {
+            return Err(ShardError {
+                what: what.into(),
+                len,
+                count: self.count,
+            });
+        }
+        let part = len / self.count;
+        Ok(self.index * part..(self.index + 1) * part)
+    }
+}
+
+/// A batch that does not split into equal parts, one per peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} ({len}) must be a multiple of the number of data-parallel peers ({count})")]
+pub struct ShardError {
+    pub what: String,
+    pub len: usize,
+    pub count: usize,
+}
+
+/// Why a regularizer step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Digits(#[from] DigitError),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+}
+
 /// Samplers of the SeqPE regularizers; serialisable so that resumed runs draw the same batches.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeqPeRegularizer {
@@ -183,12 +233,53 @@ impl SeqPeRegularizer {
         encoder: &SeqPeEncoder<B>,
         prefix: usize,
     ) -> Result<RegularizedStep<B>, DigitError> {
+        match self.step_shard(encoder, prefix, Shard::WHOLE, 0) {
+            Ok(step) => Ok(step),
+            Err(StepError::Digits(e)) => Err(e),
+            Err(StepError::Shard(e)) => unreachable!("one part always splits: {e}"),
+        }
+    }
+
+    /// [`Self::step`] for one data-parallel peer: the same draws as on one device (every peer's
+    /// samplers advance alike), of which the losses use only `shard`'s pivots and distillation
+    /// windows. The main table is whole on every peer (each needs it for its examples); its
+    /// shift windows are rotated so that the peer's batch row 0, global row `first_row`, gets the
+    /// window that row gets on one device (batch row `b` uses window `b mod windows`).
+    pub fn step_shard<B: Backend>(
+        &mut self,
+        encoder: &SeqPeEncoder<B>,
+        prefix: usize,
+        shard: Shard,
+        first_row: usize,
+    ) -> Result<RegularizedStep<B>, StepError> {
         let cfg = &self.config;
         let main = self.main.next();
-        let grid = PositionGrid::new(prefix, cfg.main.window.clone()).with_starts(main.starts);
+        let mut starts = main.starts;
+        let window_dims = cfg.main.window.len().max(1);
+        let windows = starts.len() / window_dims;
+        if windows > 1 {
+            starts.rotate_left((first_row % windows) * window_dims);
+        }
+        let grid = PositionGrid::new(prefix, cfg.main.window.clone()).with_starts(starts);
         let main_positions = grid.flat_positions();
-        let ct = self.contrastive.sample();
-        let kd = (!main.shifted).then(|| self.transfer.sample());
+        let mut ct = self.contrastive.sample();
+        let mut kd = (!main.shifted).then(|| self.transfer.sample());
+        let mut windows = cfg.transfer.batch;
+        if shard != Shard::WHOLE {
+            let dims = grid.dims();
+            let c = cfg.contrastive.candidates;
+            let p = shard.range(ct.labels.len(), "the contrastive batch")?;
+            ct.pivots = ct.pivots[p.start * dims..p.end * dims].to_vec();
+            ct.candidates = ct.candidates[p.start * c * dims..p.end * c * dims].to_vec();
+            ct.labels = ct.labels[p].to_vec();
+            if let Some(k) = kd.as_mut() {
+                let n = cfg.transfer.per_window;
+                let w = shard.range(windows, "the distillation windows")?;
+                k.student = k.student[w.start * n * dims..w.end * n * dims].to_vec();
+                k.indices = k.indices[w.start * n..w.end * n].to_vec();
+                windows = w.len();
+            }
+        }
 
         let dims = grid.dims();
         let n_main = main_positions.len() / dims;
@@ -217,7 +308,7 @@ impl SeqPeRegularizer {
         let l_ct = contrastive_loss(pivots, candidates, labels);
         let mut loss = l_ct.clone() * cfg.contrastive_weight;
         let l_kd = kd.map(|k| {
-            let w = cfg.transfer.batch;
+            let w = windows;
             let n = cfg.transfer.per_window;
             let idx: Vec<i64> = k.indices.iter().map(|&i| i as i64).collect();
             let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [w * n]), &device);
@@ -240,5 +331,23 @@ impl SeqPeRegularizer {
             ranking_accuracy,
             shifted: main.shifted,
         })
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_are_equal_contiguous_parts_or_an_error() {
+        let part = |index, count, len| Shard { index, count }.range(len, "the batch");
+        assert_eq!(part(0, 1, 8), Ok(0..8));
+        assert_eq!(part(0, 2, 8), Ok(0..4));
+        assert_eq!(part(1, 2, 8), Ok(4..8));
+        assert_eq!(part(2, 4, 8), Ok(4..6));
+        let err = part(1, 3, 8).unwrap_err();
+        assert_eq!((err.len, err.count), (8, 3));
+        assert!(err.to_string().contains("multiple of"), "{err}");
+        assert!(part(2, 2, 8).is_err());
     }
 }

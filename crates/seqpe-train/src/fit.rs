@@ -17,14 +17,21 @@
 //! * atomic checkpoints every `checkpoint_every` steps, after the last and at `--stop-after`;
 //!   exact resume (weights, optimizer, samplers, RNG seeds, wall time; `metrics.jsonl` cut back
 //!   to the checkpoint so no step is logged twice).
+//!
+//! With [`FitOptions::parallel`] naming several devices or machines, the same loop runs once per
+//! data-parallel peer ([`crate::parallel`]): each takes its part of every global batch, gradients
+//! are averaged with burn-collective before the one optimizer step, and only the writer (peer 0)
+//! logs, validates and checkpoints. With one device it is the plain loop, with no collective.
 
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use seqpe_core::diagnostics::{table_stats, TableStats};
+use seqpe_core::training::RegularizedStep;
 use seqpe_core::{
     PositionContext, PositionEncoding, PositionGrid, RegularizerConfig, SeqPeRegularizer,
 };
@@ -32,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{write_dir_atomically, write_json};
 use crate::optim::{param_ids, GradNorms, GroupedAdamW, ParamGroups};
+use crate::parallel::{DataParallel, Peer};
 use crate::progress::Progress;
 use crate::run::{load_checkpoint, save_checkpoint, save_model, RunDir};
 use crate::sampler::EpochSampler;
@@ -93,6 +101,18 @@ pub trait Task<B: AutodiffBackend> {
     fn grid(&self) -> &PositionGrid;
     /// The batch of these example indices at `step` (which seeds any augmentation).
     fn batch(&self, indices: &[usize], step: usize, device: &B::Device) -> Result<Self::Batch>;
+    /// One data-parallel peer's `part` of the global batch `indices` at `step`: the examples
+    /// `indices[part]`, exactly as they are in the whole batch (a task whose augmentation draws
+    /// from one stream over the batch overrides this).
+    fn batch_part(
+        &self,
+        indices: &[usize],
+        part: std::ops::Range<usize>,
+        step: usize,
+        device: &B::Device,
+    ) -> Result<Self::Batch> {
+        self.batch(&indices[part], step, device)
+    }
     /// The task loss of a batch (a scalar) with the given position context.
     fn loss(
         &self,
@@ -120,6 +140,8 @@ pub struct FitOptions {
     pub stop_after: Option<usize>,
     /// The progress label (`train-text`, `train-vit`, `train-qa`).
     pub label: String,
+    /// The data-parallel peers (devices, machines); one device by default.
+    pub parallel: DataParallel,
 }
 
 /// Loop state saved with each checkpoint besides weights and optimizer.
@@ -264,23 +286,120 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
     lr: f64,
     device: &B::Device,
 ) -> Result<(T::Model, StepStats)> {
+    peer_step(
+        task,
+        model,
+        optim,
+        regularizer,
+        batch,
+        batch_size,
+        lr,
+        device,
+        None,
+    )
+}
+
+/// The position context of a step of `batch_size` examples: for SeqPE, from the regularizer's
+/// merged encoder pass (the peer's shard of its batch), which also gives the regularizer losses.
+fn step_context<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: &T::Model,
+    regularizer: Option<&mut SeqPeRegularizer>,
+    batch_size: usize,
+    device: &B::Device,
+    peer: Option<&Peer>,
+) -> Result<(PositionContext<B>, Option<RegularizedStep<B>>)> {
     let grid = task.grid();
     let positions = model.positions();
-    let (context, reg) = match (regularizer, positions.seqpe()) {
+    Ok(match (regularizer, positions.seqpe()) {
         (Some(r), Some(s)) => {
-            let out = r.step(&s.encoder, grid.prefix)?;
+            let out = match peer {
+                None => r.step(&s.encoder, grid.prefix)?,
+                Some(p) => {
+                    let first_row = p.shard().index * batch_size;
+                    r.step_shard(&s.encoder, grid.prefix, p.shard(), first_row)?
+                }
+            };
             let ctx = positions.context(&out.grid, batch_size, Some(out.table.clone()), device)?;
             (ctx, Some(out))
         }
         _ => (positions.context(grid, batch_size, None, device)?, None),
-    };
+    })
+}
+
+/// The backend seed of training step `step` (0-based).
+fn step_seed(seed: u64, step: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(step as u64)
+}
+
+/// Whether every parameter of `model` holds its value (Burn initializes parameters lazily, on
+/// first use).
+fn initialized<B: Backend, M: Module<B>>(model: &M) -> bool {
+    struct All(bool);
+    impl<B: Backend> ModuleVisitor<B> for All {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0 &= param.is_initialized();
+        }
+    }
+    let mut all = All(true);
+    model.visit(&mut all);
+    all.0
+}
+
+/// Initializes `model`'s lazy parameters exactly as a one-device run does: in the first step's
+/// forward pass (task loss and regularizer, whole batch, step 0's seed), whose result is
+/// dropped. Data-parallel replicas are then copies of these weights, the one-device run's.
+fn materialize<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: &T::Model,
+    settings: &TrainSettings,
+    regularizer: Option<&RegularizerConfig>,
+    device: &B::Device,
+) -> Result<()> {
+    if initialized(model) {
+        return Ok(());
+    }
+    let t = settings;
+    B::seed(device, step_seed(t.seed, 0));
+    let indices = EpochSampler::new(task.train_len(), t.seed)?.next_batch(t.batch_size);
+    let batch = task.batch(&indices, 0, device)?;
+    let mut regularizer = regularizer.map(|cfg| SeqPeRegularizer::new(cfg.clone(), t.seed));
+    let (context, _) = step_context(
+        task,
+        model,
+        regularizer.as_mut(),
+        t.batch_size,
+        device,
+        None,
+    )?;
+    let _ = task.loss(model, batch, &context);
+    Ok(())
+}
+
+/// [`train_step`] of one data-parallel peer (`peer`; `None` is the one-device step): `batch` is
+/// the peer's part (`batch_size` examples), the regularizer keeps the peer's shard of its batch,
+/// and the gradients and the logged losses are averaged over the peers between backward and the
+/// update (the finiteness check then reads the averaged losses, so every peer stops alike).
+#[allow(clippy::too_many_arguments)]
+pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    optim: &mut GroupedAdamW<B, T::Model>,
+    regularizer: Option<&mut SeqPeRegularizer>,
+    batch: T::Batch,
+    batch_size: usize,
+    lr: f64,
+    device: &B::Device,
+    peer: Option<&Peer>,
+) -> Result<(T::Model, StepStats)> {
+    let (context, reg) = step_context(task, &model, regularizer, batch_size, device, peer)?;
     let task_loss = task.loss(&model, batch, &context);
     let total = match &reg {
         Some(r) => task_loss.clone() + r.loss.clone(),
         None => task_loss.clone(),
     };
-    let loss = scalar(task_loss);
-    let (contrastive, distill, ranking_acc, shifted) = match &reg {
+    let mut loss = scalar(task_loss);
+    let (mut contrastive, mut distill, mut ranking_acc, shifted) = match &reg {
         Some(r) => (
             Some(scalar(r.contrastive.clone())),
             r.distill.clone().map(scalar),
@@ -289,14 +408,39 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
         ),
         None => (None, None, None, false),
     };
-    if !(loss + contrastive.unwrap_or(0.0) + distill.unwrap_or(0.0)).is_finite() {
-        bail!(
-            "the training loss is not finite (task {loss}, contrastive {contrastive:?}, \
-             distillation {distill:?})"
-        );
-    }
-    let grads = total.backward();
-    let (model, norms) = optim.step(lr, model, grads);
+    let finite = |loss: f64, contrastive: Option<f64>, distill: Option<f64>| {
+        if !(loss + contrastive.unwrap_or(0.0) + distill.unwrap_or(0.0)).is_finite() {
+            bail!(
+                "the training loss is not finite (task {loss}, contrastive {contrastive:?}, \
+                 distillation {distill:?})"
+            );
+        }
+        Ok(())
+    };
+    let (model, norms) = match peer {
+        None => {
+            finite(loss, contrastive, distill)?;
+            let grads = total.backward();
+            optim.step(lr, model, grads)
+        }
+        Some(p) => {
+            let grads = total.backward();
+            let mut grads = GradientsParams::from_grads(grads, &model);
+            let mut means = [
+                loss,
+                contrastive.unwrap_or(0.0),
+                distill.unwrap_or(0.0),
+                ranking_acc.unwrap_or(0.0),
+            ];
+            p.all_reduce::<B, _>(&model, &mut grads, &mut means, device)?;
+            loss = means[0];
+            contrastive = contrastive.map(|_| means[1]);
+            distill = distill.map(|_| means[2]);
+            ranking_acc = ranking_acc.map(|_| means[3]);
+            finite(loss, contrastive, distill)?;
+            optim.step_params(lr, model, grads)
+        }
+    };
     Ok((
         model,
         StepStats {
@@ -312,8 +456,10 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
 
 /// Trains `model` on `task` (or resumes it) with `settings`; `regularizer` is the SeqPE recipe
 /// (used only when the model's encoding is SeqPE). The run folder must exist and hold the run's
-/// `config.json`.
-pub fn fit<B: AutodiffBackend, T: Task<B>>(
+/// `config.json`. With several data-parallel peers ([`FitOptions::parallel`]) the loop runs on a
+/// thread per local peer, each with a copy of `model` on its device; the writer's summary (on
+/// other nodes: the first local peer's) is returned.
+pub fn fit<B: AutodiffBackend, T: Task<B> + Sync>(
     task: &T,
     model: T::Model,
     settings: &TrainSettings,
@@ -321,6 +467,70 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
     opts: &FitOptions,
     device: &B::Device,
 ) -> Result<FitSummary> {
+    if opts.parallel.is_single() {
+        return fit_peer(task, model, settings, regularizer, opts, device, None);
+    }
+    opts.parallel.check(settings.batch_size)?;
+    if !opts.resume {
+        materialize(task, &model, settings, regularizer.as_ref(), device)?;
+    }
+    let peers = opts.parallel.peers_here(device)?;
+    eprintln!(
+        "data parallel: {} ({} peers in all)",
+        opts.parallel,
+        opts.parallel.peers()
+    );
+    let results: Vec<Result<FitSummary>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = peers
+            .into_iter()
+            .map(|(peer, dev)| {
+                let model = model.clone().fork(&dev);
+                let regularizer = regularizer.clone();
+                scope.spawn(move || {
+                    let result = peer
+                        .register::<B>(&dev)
+                        .and_then(|()| {
+                            fit_peer(task, model, settings, regularizer, opts, &dev, Some(&peer))
+                        })
+                        .and_then(|summary| peer.finish::<B>().map(|()| summary));
+                    if result.is_err() {
+                        peer.abort::<B>();
+                    }
+                    result
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a data-parallel peer panicked")))
+            })
+            .collect()
+    });
+    let mut first = None;
+    for r in results {
+        match r {
+            Ok(summary) => {
+                first.get_or_insert(summary);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    first.ok_or_else(|| anyhow!("no data-parallel peer ran"))
+}
+
+/// The training loop of one peer (`None`: the only one).
+fn fit_peer<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    settings: &TrainSettings,
+    regularizer: Option<RegularizerConfig>,
+    opts: &FitOptions,
+    device: &B::Device,
+    peer: Option<&Peer>,
+) -> Result<FitSummary> {
+    let writer = peer.is_none_or(|p| p.is_writer());
     let run = &opts.run;
     let t = settings;
     let mut optim = optimizer_for::<B, T::Model>(&model, t);
@@ -341,13 +551,17 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
         let (m, o, s) =
             load_checkpoint(run, model, |m| optimizer_for::<B, T::Model>(m, t), device)?;
         (model, optim, state) = (m, o, s);
-        run.truncate_metrics(state.step)?;
-        eprintln!("resumed {} at step {}", run.root.display(), state.step);
+        if writer {
+            run.truncate_metrics(state.step)?;
+            eprintln!("resumed {} at step {}", run.root.display(), state.step);
+        }
     }
     let schedule = t.schedule();
     let (unit, per_example) = task.unit();
     let grid = task.grid();
-    let mut progress = Progress::new(&opts.label, t.steps as u64, state.step as u64);
+    let mut progress =
+        writer.then(|| Progress::new(&opts.label, t.steps as u64, state.step as u64));
+    let local_batch = peer.map_or(t.batch_size, |p| t.batch_size / p.shard().count);
     let started = Instant::now();
     let (seconds_before, start_step) = (state.seconds, state.step);
     let (mut loss_ema, mut ct_ema, mut kd_ema, mut acc_ema) = (
@@ -361,23 +575,27 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
     let mut metric_name = String::new();
     while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
         let step = state.step;
-        B::seed(
-            device,
-            t.seed.wrapping_mul(1_000_003).wrapping_add(step as u64),
-        );
+        B::seed(device, step_seed(t.seed, step));
         let indices = state.sampler.next_batch(t.batch_size);
-        let batch = task.batch(&indices, step, device)?;
+        let batch = match peer {
+            None => task.batch(&indices, step, device)?,
+            Some(p) => {
+                let part = p.shard().range(indices.len(), "the batch size")?;
+                task.batch_part(&indices, part, step, device)?
+            }
+        };
         let lr = schedule.lr(step);
 
-        let (next, stats) = train_step(
+        let (next, stats) = peer_step(
             task,
             model,
             &mut optim,
             state.regularizer.as_mut(),
             batch,
-            t.batch_size,
+            local_batch,
             lr,
             device,
+            peer,
         )
         .with_context(|| {
             format!(
@@ -398,6 +616,10 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
         state.step += 1;
         state.seen += t.batch_size as u64;
         last_loss = loss;
+        let Some(progress) = progress.as_mut() else {
+            // not the writer: nothing to log, validate or save
+            continue;
+        };
 
         let elapsed = started.elapsed().as_secs_f64();
         let rate =
@@ -467,7 +689,9 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
             save_checkpoint(run, &model, &optim, &state)?;
         }
     }
-    progress.finish();
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     let seconds = started.elapsed().as_secs_f64();
     let examples = (state.step - start_step) * t.batch_size;
     let summary = FitSummary {
@@ -484,7 +708,9 @@ pub fn fit<B: AutodiffBackend, T: Task<B>>(
         epochs: state.sampler.epochs(),
         backend: short_type_name(std::any::type_name::<B>()),
     };
-    write_json(&run.file("summary.json"), &summary)
-        .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
+    if writer {
+        write_json(&run.file("summary.json"), &summary)
+            .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
+    }
     Ok(summary)
 }

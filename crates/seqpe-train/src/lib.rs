@@ -11,12 +11,14 @@
 //! * [`schedule::LrSchedule`]: warm-up then linear or cosine decay, stateless.
 //! * [`sampler::EpochSampler`]: shuffled epochs over the training examples, resumable.
 //! * [`run::RunDir`] and [`checkpoint`]: run folders written atomically.
+//! * [`parallel::DataParallel`]: data parallelism over devices and machines (burn-collective).
 //! * [`progress::Progress`]: a progress bar on a terminal, periodic lines in logs.
 
 pub mod checkpoint;
 pub mod config;
 pub mod fit;
 pub mod optim;
+pub mod parallel;
 pub mod progress;
 pub mod run;
 pub mod sampler;
@@ -24,5 +26,6 @@ pub mod schedule;
 pub mod settings;
 
 pub use fit::{fit, FitOptions, FitSummary, Goal, Metric, PositionedModel, Task};
+pub use parallel::DataParallel;
 pub use run::{RunDir, Session};
 pub use settings::TrainSettings;

@@ -233,7 +233,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedAdamW<B, M> {
 
     /// One update of every group at learning rate `lr` (the encoder's scaled).
     pub fn step(&mut self, lr: f64, model: M, grads: B::Gradients) -> (M, GradNorms) {
-        let mut main = GradientsParams::from_grads(grads, &model);
+        let main = GradientsParams::from_grads(grads, &model);
+        self.step_params(lr, model, main)
+    }
+
+    /// [`Self::step`] with the gradients already per parameter (data parallelism reduces them
+    /// between backward and the step).
+    pub fn step_params(&mut self, lr: f64, model: M, grads: GradientsParams) -> (M, GradNorms) {
+        let mut main = grads;
         let mut encoder = take(&model, &mut main, &self.groups.encoder);
         let norms = GradNorms {
             encoder: clip_global_norm(&model, &mut encoder, self.settings.clip_encoder),

@@ -35,6 +35,8 @@ pub struct Session {
     pub stop_after: Option<usize>,
     /// The `--set` overrides given: a resumed run accepts `train.steps=N` only.
     pub overrides: Vec<String>,
+    /// The data-parallel peers (`--devices`, `--nodes`); one device by default.
+    pub parallel: crate::parallel::DataParallel,
 }
 
 impl Session {
@@ -45,6 +47,7 @@ impl Session {
             resume: false,
             stop_after: None,
             overrides: vec![],
+            parallel: crate::parallel::DataParallel::single(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Session {
             resume: self.resume,
             stop_after: self.stop_after,
             label: label.into(),
+            parallel: self.parallel.clone(),
         }
     }
 }

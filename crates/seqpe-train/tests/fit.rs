@@ -1,5 +1,6 @@
 //! The training loop on a toy task (a one-layer causal model with SeqPE on a synthetic stream):
-//! stop and resume, zero intervals, non-finite losses, wall time, what a resumed run keeps.
+//! stop and resume, zero intervals, non-finite losses, wall time, what a resumed run keeps; the
+//! same loop with two data-parallel peers (burn-collective) against one.
 
 use std::path::Path;
 
@@ -19,7 +20,7 @@ use seqpe_train::config::{for_run, RunConfig};
 use seqpe_train::run::RunDir;
 use seqpe_train::schedule::Decay;
 use seqpe_train::{
-    fit, FitOptions, FitSummary, Goal, Metric, PositionedModel, Task, TrainSettings,
+    fit, DataParallel, FitOptions, FitSummary, Goal, Metric, PositionedModel, Task, TrainSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +51,12 @@ impl<B: Backend> PositionedModel<B> for Toy<B> {
 }
 
 impl<B: Backend> Toy<B> {
-    fn new(device: &B::Device) -> Self {
-        let seqpe = SeqPeSettings::reference(16, 20_000, SeqPeInjection::AttnScalar);
+    /// `dropout`: the SeqPE encoder's (the main model has none).
+    fn new(device: &B::Device, dropout: f64) -> Self {
+        let seqpe = SeqPeSettings {
+            dropout,
+            ..SeqPeSettings::reference(16, 20_000, SeqPeInjection::AttnScalar)
+        };
         Toy {
             embed: EmbeddingConfig::new(VOCAB, 16).init(device),
             positions: PositionEncodingConfig::new(PeKind::SeqPe, 16, 2, 1, vec![N])
@@ -204,6 +209,28 @@ fn train(
     stop_after: Option<usize>,
     poison_at: Option<usize>,
 ) -> Result<FitSummary> {
+    train_on(
+        dir,
+        s,
+        resume,
+        stop_after,
+        poison_at,
+        DataParallel::single(),
+        0.1,
+    )
+}
+
+/// `dropout`: the SeqPE encoder's (reference 0.1). Data-parallel peers draw other dropout masks
+/// than one device, so the comparisons of the two train without.
+fn train_on(
+    dir: &Path,
+    s: &TrainSettings,
+    resume: bool,
+    stop_after: Option<usize>,
+    poison_at: Option<usize>,
+    parallel: DataParallel,
+    dropout: f64,
+) -> Result<FitSummary> {
     let run = RunDir::new(dir);
     run.prepare(resume)?;
     let task = ToyTask {
@@ -212,7 +239,7 @@ fn train(
     };
     let seqpe = SeqPeSettings::reference(16, 20_000, SeqPeInjection::AttnScalar);
     <B as Backend>::seed(&DEV, s.seed);
-    let model = Toy::<B>::new(&DEV);
+    let model = Toy::<B>::new(&DEV, dropout);
     let reg = seqpe.regularizer(vec![N], 20_000, &s.regularizer);
     fit(
         &task,
@@ -224,6 +251,7 @@ fn train(
             resume,
             stop_after,
             label: "toy".into(),
+            parallel,
         },
         &DEV,
     )
@@ -401,4 +429,146 @@ fn a_resumed_run_keeps_its_saved_config_and_only_steps_can_change() {
     assert_eq!(for_run(&run, true, fresh.clone(), &[same]).unwrap(), saved);
     // a fresh run uses the fresh config
     assert_eq!(for_run(&run, false, fresh.clone(), &[]).unwrap(), fresh);
+}
+
+/// Every logged field of the step lines (task loss, contrastive and distillation losses, ranking
+/// accuracy, gradient norms), compared step by step.
+fn assert_same_steps(one: &Path, two: &Path, tol: f64) {
+    let keys = [
+        "loss",
+        "contrastive",
+        "distill",
+        "ranking_acc",
+        "grad_norm",
+        "encoder_grad_norm",
+    ];
+    let steps = |dir: &Path| -> Vec<serde_json::Value> {
+        metric_lines(dir)
+            .into_iter()
+            .filter(|v| v.get("loss").is_some())
+            .collect()
+    };
+    let (a, b) = (steps(one), steps(two));
+    assert_eq!(a.len(), b.len(), "{a:?}\nvs\n{b:?}");
+    let mut distilled = false;
+    let mut largest = 0f64;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["step"], y["step"]);
+        assert_eq!(x["shifted"], y["shifted"], "step {}", x["step"]);
+        for k in keys {
+            match (x[k].as_f64(), y[k].as_f64()) {
+                (Some(p), Some(q)) => {
+                    largest = largest.max((p - q).abs() / p.abs().max(1.0));
+                    assert!(
+                        (p - q).abs() <= tol * p.abs().max(1.0),
+                        "step {} {k}: one device {p}, two peers {q}",
+                        x["step"]
+                    )
+                }
+                (None, None) => {}
+                other => panic!("step {} {k}: {other:?}", x["step"]),
+            }
+        }
+        distilled |= x["distill"].is_f64();
+    }
+    eprintln!("largest relative difference: {largest:e}");
+    assert!(distilled, "no step had a distillation loss to compare");
+}
+
+#[test]
+fn two_data_parallel_peers_train_as_one_device() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let s = settings(6, 3, 3);
+    let a = train_on(&one, &s, false, None, None, DataParallel::single(), 0.0).unwrap();
+    let b = train_on(&two, &s, false, None, None, DataParallel::local(2), 0.0).unwrap();
+    assert_same_steps(&one, &two, 1e-5);
+    assert!((a.final_loss - b.final_loss).abs() < 1e-5);
+    // one writer: one line per step and per validation, and the same validations
+    let valid = |dir: &Path| -> Vec<f64> {
+        metric_lines(dir)
+            .iter()
+            .filter_map(|v| v["valid_loss"].as_f64())
+            .collect()
+    };
+    let (va, vb) = (valid(&one), valid(&two));
+    assert_eq!(va.len(), 2);
+    assert_eq!(vb.len(), 2);
+    for (x, y) in va.iter().zip(&vb) {
+        assert!((x - y).abs() < 1e-5, "{va:?} vs {vb:?}");
+    }
+    assert!(two.join("best/model.mpk").exists() && two.join("summary.json").exists());
+}
+
+#[test]
+fn a_data_parallel_run_stops_and_resumes_like_one_device() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let s = settings(6, 0, 0);
+    train_on(&one, &s, false, None, None, DataParallel::single(), 0.0).unwrap();
+    let first = train_on(&two, &s, false, Some(3), None, DataParallel::local(2), 0.0).unwrap();
+    assert_eq!(first.steps, 3);
+    assert_eq!(saved_step(&two), 3);
+    let second = train_on(&two, &s, true, None, None, DataParallel::local(2), 0.0).unwrap();
+    assert_eq!(second.steps, 6);
+    let steps: Vec<u64> = step_losses(&two).iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "every step logged once");
+    assert_same_steps(&one, &two, 1e-5);
+}
+
+#[test]
+fn a_non_finite_loss_stops_every_peer() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let err = train_on(
+        &dir,
+        &settings(6, 0, 1),
+        false,
+        None,
+        Some(3),
+        DataParallel::local(2),
+        0.0,
+    )
+    .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("step 4") && err.contains("not finite"),
+        "{err}"
+    );
+    assert_eq!(saved_step(&dir), 3);
+    // the collective is usable again: the run resumes with two peers
+    let summary = train_on(
+        &dir,
+        &settings(6, 0, 1),
+        true,
+        None,
+        None,
+        DataParallel::local(2),
+        0.0,
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 6);
+}
+
+#[test]
+fn a_batch_that_does_not_split_evenly_is_refused() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let err = train_on(
+        &tmp.path().join("run"),
+        &settings(2, 0, 0),
+        false,
+        None,
+        None,
+        DataParallel::local(3),
+        0.0,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("multiple of the number of data-parallel peers"),
+        "{err:#}"
+    );
 }

@@ -11,7 +11,7 @@
 use anyhow::{anyhow, Result};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionContext, PositionGrid};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::config::RunConfig;
@@ -100,6 +100,35 @@ impl<B: AutodiffBackend> Task<B> for ClassifyTask {
             device,
         );
         Ok(ImageBatch { images, labels })
+    }
+
+    /// The augmentation stream runs over the whole global batch (as on one device), so every
+    /// image is augmented as it is with one device; this peer keeps its part.
+    fn batch_part(
+        &self,
+        indices: &[usize],
+        part: std::ops::Range<usize>,
+        step: usize,
+        device: &B::Device,
+    ) -> Result<ImageBatch<B>> {
+        let mut rng = step_rng(self.seed, step);
+        let (pixels, labels) = self.batcher.batch_data(
+            &self.train,
+            indices,
+            self.size,
+            Some((self.augment, &mut rng)),
+        );
+        let per_image = pixels.len() / indices.len().max(1);
+        let (b, c) = (part.len(), self.train.channels);
+        let pixels = pixels[part.start * per_image..part.end * per_image].to_vec();
+        let labels = labels[part].to_vec();
+        Ok(ImageBatch {
+            images: Tensor::from_data(
+                TensorData::new(pixels, [b, c, self.size, self.size]),
+                device,
+            ),
+            labels: Tensor::from_data(TensorData::new(labels, [b]), device),
+        })
     }
 
     fn loss(

@@ -1,0 +1,171 @@
+//! Data parallelism (burn-collective) on the CPU: a tiny SeqPE GPT trained by two peers on the
+//! one Flex device logs the same losses as one device with the same global batch. In its own test
+//! binary: the backend RNG and the collective server are process-global.
+
+mod common;
+use common::*;
+use seqpe_train::DataParallel;
+
+/// The backend RNG and burn-collective's local server are process-global: tests take turns.
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every logged field of the step lines of two runs, step by step, within `tol` (relative).
+fn assert_same_steps(one: &Path, two: &Path, tol: f64) {
+    let lines = |dir: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("loss").is_some())
+            .collect()
+    };
+    let (a, b) = (lines(one), lines(two));
+    assert_eq!(a.len(), b.len());
+    let mut distilled = false;
+    let mut largest = 0f64;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x["step"], &x["shifted"]), (&y["step"], &y["shifted"]));
+        for k in ["loss", "contrastive", "distill", "ranking_acc", "grad_norm"] {
+            match (x[k].as_f64(), y[k].as_f64()) {
+                (Some(p), Some(q)) => {
+                    largest = largest.max((p - q).abs() / p.abs().max(1.0));
+                    assert!(
+                        (p - q).abs() <= tol * p.abs().max(1.0),
+                        "step {} {k}: one device {p}, two peers {q}",
+                        x["step"]
+                    )
+                }
+                (None, None) => {}
+                other => panic!("step {} {k}: {other:?}", x["step"]),
+            }
+        }
+        distilled |= x["distill"].is_f64();
+    }
+    eprintln!("largest relative difference: {largest:e}");
+    assert!(distilled, "no step had a distillation loss to compare");
+}
+
+#[test]
+fn two_peers_give_the_losses_of_one_device() {
+    let _turn = lock();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let corpus = write_corpus(dir);
+    let config = || {
+        let mut cfg = tiny_config(PeKind::SeqPe, 6);
+        // dropout masks cannot match between one device and two peers
+        cfg.model.dropout = 0.0;
+        cfg.model.attn_dropout = 0.0;
+        cfg.model.seqpe.dropout = 0.0;
+        cfg.train.checkpoint_every = 0;
+        cfg
+    };
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    let a = train::<AD>(config(), &options(&one, &corpus), &DEV).unwrap();
+    let mut opts = options(&two, &corpus);
+    opts.session.parallel = DataParallel::local(2);
+    let b = train::<AD>(config(), &opts, &DEV).unwrap();
+    assert_eq!((a.steps, b.steps), (6, 6));
+    assert_same_steps(&one, &two, 1e-4);
+    let (va, vb) = (a.best_valid.unwrap(), b.best_valid.unwrap());
+    assert!((va - vb).abs() <= 1e-4 * va, "valid ppl {va} vs {vb}");
+}
+
+/// A free TCP port on the loopback address (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Two nodes of one peer each, in-process (rank 0) and a child process (rank 1, this test binary
+/// running [`loopback_node`]), joined by burn-collective's global orchestrator on 127.0.0.1.
+///
+/// Ignored because it does not pass: both nodes register with the orchestrator and the first
+/// global all-reduce(s) complete (their tensor downloads are logged), then both processes wait at
+/// 0 % CPU for good (with the Ring and with the Centralized global strategy alike; 2026-11-28,
+/// burn-collective 0.21.0). Not yet diagnosed; see docs/distributed.md.
+#[test]
+#[ignore = "hangs after the first global all-reduce (docs/distributed.md)"]
+fn two_processes_on_loopback_give_the_losses_of_one_device() {
+    let _turn = lock();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let corpus = write_corpus(dir);
+    let one = dir.join("one");
+    let a = train::<AD>(loopback_config(), &options(&one, &corpus), &DEV).unwrap();
+
+    let port = free_port();
+    std::thread::spawn(move || seqpe_train::parallel::run_orchestrator(port));
+    let orchestrator = format!("ws://127.0.0.1:{port}");
+    let node = |rank: u32| DataParallel {
+        devices: vec![],
+        nodes: Some(seqpe_train::parallel::Nodes {
+            count: 2,
+            rank,
+            orchestrator: orchestrator.clone(),
+            address: format!("ws://127.0.0.1:{}", free_port()),
+        }),
+    };
+    let peer = node(1).nodes.unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["loopback_node", "--exact", "--ignored", "--nocapture"])
+        .env("SEQPE_TEST_ORCHESTRATOR", &peer.orchestrator)
+        .env("SEQPE_TEST_NODE_ADDRESS", &peer.address)
+        .env("SEQPE_TEST_CORPUS", &corpus)
+        .env("SEQPE_TEST_RUN", dir.join("rank1"))
+        .spawn()
+        .unwrap();
+    let two = dir.join("rank0");
+    let mut opts = options(&two, &corpus);
+    opts.session.parallel = node(0);
+    let b = train::<AD>(loopback_config(), &opts, &DEV);
+    let status = child.wait().unwrap();
+    let b = b.unwrap();
+    assert!(status.success(), "the rank-1 process failed: {status}");
+    assert_eq!(b.steps, a.steps);
+    assert_same_steps(&one, &two, 1e-4);
+    // one writer: rank 1 logged nothing
+    assert!(!dir.join("rank1/metrics.jsonl").exists());
+}
+
+fn loopback_config() -> TextConfig {
+    let mut cfg = tiny_config(PeKind::SeqPe, 4);
+    cfg.model.dropout = 0.0;
+    cfg.model.attn_dropout = 0.0;
+    cfg.model.seqpe.dropout = 0.0;
+    cfg.train.checkpoint_every = 0;
+    cfg
+}
+
+/// Rank 1 of [`two_processes_on_loopback_give_the_losses_of_one_device`], which starts it in a
+/// child process with its settings in the environment (alone it does nothing).
+#[test]
+#[ignore = "the second node of two_processes_on_loopback_give_the_losses_of_one_device"]
+fn loopback_node() {
+    let Ok(orchestrator) = std::env::var("SEQPE_TEST_ORCHESTRATOR") else {
+        return;
+    };
+    let var = |k: &str| std::env::var(k).unwrap();
+    let mut opts = options(
+        Path::new(&var("SEQPE_TEST_RUN")),
+        Path::new(&var("SEQPE_TEST_CORPUS")),
+    );
+    opts.session.parallel = DataParallel {
+        devices: vec![],
+        nodes: Some(seqpe_train::parallel::Nodes {
+            count: 2,
+            rank: 1,
+            orchestrator,
+            address: var("SEQPE_TEST_NODE_ADDRESS"),
+        }),
+    };
+    let summary = train::<AD>(loopback_config(), &opts, &DEV).unwrap();
+    assert_eq!(summary.steps, 4);
+}
