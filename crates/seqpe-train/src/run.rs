@@ -71,6 +71,19 @@ impl Session {
     }
 }
 
+/// What [`RunDir::compare_steps`] found.
+#[derive(Debug, Clone, Default)]
+pub struct StepsComparison {
+    /// Steps compared.
+    pub steps: usize,
+    /// The largest relative difference, and where (`step N key: a vs b`).
+    pub largest: f64,
+    pub at: String,
+    /// Whether any step logged a distillation loss / was randomly shifted.
+    pub distilled: bool,
+    pub shifted: bool,
+}
+
 /// A run folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -127,6 +140,67 @@ impl RunDir {
             .open(self.metrics())?;
         writeln!(f, "{value}")?;
         Ok(())
+    }
+
+    /// The training-step lines of `metrics.jsonl` (those with a `loss`), in order.
+    pub fn step_lines(&self) -> Result<Vec<serde_json::Value>> {
+        let path = self.metrics();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        text.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .with_context(|| format!("{}: not a JSON line: {l}", path.display()))
+            })
+            .filter(|v| v.as_ref().map_or(true, |v| v.get("loss").is_some()))
+            .collect()
+    }
+
+    /// Compares the logged `keys` of this run's training steps with `other`'s, step by step: both
+    /// must have logged the same steps, the same random-shift decisions and each key in the same
+    /// steps (else an error says where); returns the largest relative difference
+    /// `|a − b| / max(|a|, 1)` and where it was. For checking that two ways of training the same
+    /// run (one device, several data-parallel peers) trained alike.
+    pub fn compare_steps(&self, other: &RunDir, keys: &[&str]) -> Result<StepsComparison> {
+        let (a, b) = (self.step_lines()?, other.step_lines()?);
+        if a.len() != b.len() {
+            bail!(
+                "{} logged {} steps, {} {}",
+                self.root.display(),
+                a.len(),
+                other.root.display(),
+                b.len()
+            );
+        }
+        let mut out = StepsComparison::default();
+        for (x, y) in a.iter().zip(&b) {
+            let step = &x["step"];
+            if (step, &x["shifted"]) != (&y["step"], &y["shifted"]) {
+                bail!(
+                    "step {step} (shifted {}) vs step {} (shifted {})",
+                    x["shifted"],
+                    y["step"],
+                    y["shifted"]
+                );
+            }
+            for &k in keys {
+                match (x[k].as_f64(), y[k].as_f64()) {
+                    (Some(p), Some(q)) => {
+                        let d = (p - q).abs() / p.abs().max(1.0);
+                        if d > out.largest || out.at.is_empty() {
+                            out.largest = out.largest.max(d);
+                            out.at = format!("step {step} {k}: {p} vs {q}");
+                        }
+                    }
+                    (None, None) => {}
+                    (p, q) => bail!("step {step} {k}: {p:?} vs {q:?}"),
+                }
+            }
+            out.steps += 1;
+            out.distilled |= x["distill"].is_f64();
+            out.shifted |= x["shifted"] == true;
+        }
+        Ok(out)
     }
 
     /// Drops the `metrics.jsonl` lines of steps after `step` (logged by a session that was killed

@@ -5,43 +5,22 @@
 
 mod common;
 use common::*;
+use seqpe_train::run::RunDir;
 use seqpe_train::DataParallel;
 
-/// Every logged field of the step lines of two runs, step by step, within `tol` (relative).
+/// Every logged loss, accuracy and gradient norm of the step lines of two runs, step by step,
+/// within `tol` (relative); steps with a distillation loss and randomly shifted steps among them.
 fn assert_same_steps(one: &Path, two: &Path, tol: f64) {
-    let lines = |dir: &Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|v| v.get("loss").is_some())
-            .collect()
-    };
-    let (a, b) = (lines(one), lines(two));
-    assert_eq!(a.len(), b.len());
-    let (mut distilled, mut shifted) = (false, false);
-    let mut largest = 0f64;
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!((&x["step"], &x["shifted"]), (&y["step"], &y["shifted"]));
-        for k in ["loss", "contrastive", "distill", "ranking_acc", "grad_norm"] {
-            match (x[k].as_f64(), y[k].as_f64()) {
-                (Some(p), Some(q)) => {
-                    largest = largest.max((p - q).abs() / p.abs().max(1.0));
-                    assert!(
-                        (p - q).abs() <= tol * p.abs().max(1.0),
-                        "step {} {k}: one device {p}, two peers {q}",
-                        x["step"]
-                    )
-                }
-                (None, None) => {}
-                other => panic!("step {} {k}: {other:?}", x["step"]),
-            }
-        }
-        distilled |= x["distill"].is_f64();
-        shifted |= x["shifted"] == true;
-    }
-    eprintln!("largest relative difference: {largest:e}");
-    assert!(distilled && shifted, "both kinds of step must be compared");
+    let keys = ["loss", "contrastive", "distill", "ranking_acc", "grad_norm"];
+    let c = RunDir::new(one)
+        .compare_steps(&RunDir::new(two), &keys)
+        .unwrap();
+    eprintln!("largest relative difference: {:e} ({})", c.largest, c.at);
+    assert!(c.largest <= tol, "one device vs two peers: {}", c.at);
+    assert!(
+        c.distilled && c.shifted,
+        "both kinds of step must be compared"
+    );
 }
 
 #[test]
