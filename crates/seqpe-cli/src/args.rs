@@ -286,6 +286,54 @@ mod tests {
     }
 
     #[test]
+    fn devices_and_nodes_are_parsed_and_bad_ones_explained() {
+        let parallel = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+                .map(|c| c.run.parallel())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parallel(&["--devices", "2"]).unwrap().devices, [0, 1]);
+        assert_eq!(
+            parallel(&["--devices", "cuda:0,cuda:2"]).unwrap().devices,
+            [0, 2]
+        );
+        assert!(parallel(&[]).unwrap().is_single());
+        for (bad, says) in [
+            ("0", "at least 1"),
+            ("two", "device count"),
+            ("cuda:0,cuda:0", "listed twice"),
+            ("cuda:x", "NAME:INDEX"),
+        ] {
+            let err = parallel(&["--devices", bad]).unwrap_err();
+            assert!(err.contains(says), "--devices {bad}: {err}");
+        }
+        // --nodes needs its three companions
+        assert!(parallel(&["--nodes", "2"]).is_err());
+        let nodes = |rank: &str, address: &str| {
+            parallel(&[
+                "--nodes",
+                "2",
+                "--node-rank",
+                rank,
+                "--orchestrator",
+                "ws://127.0.0.1:3000",
+                "--node-address",
+                address,
+            ])
+            .unwrap()
+        };
+        let ok = nodes("1", "ws://127.0.0.1:3001");
+        assert_eq!(ok.peers(), 2);
+        ok.check(4).unwrap();
+        let err = ok.check(3).unwrap_err().to_string();
+        assert!(err.contains("multiple of the number"), "{err}");
+        let err = nodes("2", "ws://127.0.0.1:3001").check(4).unwrap_err();
+        assert!(err.to_string().contains("--node-rank 2"), "{err}");
+        let err = nodes("0", "ws://127.0.0.1").check(4).unwrap_err();
+        assert!(err.to_string().contains(":PORT"), "{err}");
+    }
+
+    #[test]
     fn value_enums_name_every_encoding_as_the_config_does() {
         for p in TextPe::value_variants() {
             let name = p.to_possible_value().unwrap().get_name().to_string();

@@ -375,12 +375,10 @@ pub fn bench<B: AutodiffBackend>(
                 key: "images_per_s",
                 unit: "images/s",
             };
-            let rows =
+            let mut rows =
                 crate::pytorch::compare(&args.pytorch, &script, backend, &pes, ours, script_args)?;
-            all.extend(rows.into_iter().map(|r| crate::pytorch::ComparisonRow {
-                config: preset.clone(),
-                ..r
-            }));
+            rows.iter_mut().for_each(|r| r.config = preset.clone());
+            all.extend(rows);
         }
         if let Some(json) = &args.json {
             seqpe_train::checkpoint::write_json(json, &all)?;

@@ -119,7 +119,7 @@ pub fn build_examples(
                 item.id
             );
         }
-        ids.extend((0..rest).map(|j| filler[(i + j) % filler.len().max(1)]));
+        ids.extend((0..rest).map(|j| filler[(i + j) % filler.len()]));
         out.push(QaExample {
             ids,
             answer_at: prompt_len,

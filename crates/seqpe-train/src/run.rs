@@ -188,7 +188,7 @@ impl RunDir {
                     (Some(p), Some(q)) => {
                         let d = (p - q).abs() / p.abs().max(1.0);
                         if d > out.largest || out.at.is_empty() {
-                            out.largest = out.largest.max(d);
+                            out.largest = d;
                             out.at = format!("step {step} {k}: {p} vs {q}");
                         }
                     }
