@@ -186,6 +186,9 @@ impl DataParallel {
         device: &D,
     ) -> Result<Vec<(Peer, D)>> {
         let config = self.config()?;
+        if self.nodes.is_some() {
+            quiet_transfer_logs();
+        }
         let local = self.local_count();
         let rank = self.nodes.as_ref().map_or(0, |n| n.rank);
         let indices = if self.devices.is_empty() {
@@ -355,6 +358,22 @@ impl<AD: AutodiffBackend> ModuleVisitor<AD> for Restore<'_, AD::InnerBackend> {
         *self.offset += numel;
         self.grads.register::<AD::InnerBackend, D>(param.id, g);
     }
+}
+
+/// Installs a warnings-only log subscriber for this process unless one is already installed.
+/// burn-communication's servers install an INFO one when they start (first come, first served),
+/// and a node's would then print a line per tensor transfer, several per training step, between
+/// our progress lines.
+fn quiet_transfer_logs() {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(LevelFilter::WARN);
+    // an error only means a subscriber exists already (the orchestrator's, in the same process)
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// Runs burn-collective's global orchestrator on `port` until the process is interrupted
