@@ -75,6 +75,7 @@ case "$what" in
     run_text scale4 model.seqpe_scalar_scale=4
     run_text init768-enclr3 model.seqpe_init_width=768 train.encoder_lr_scale=3
     run_text ctkd1-init768 model.seqpe_init_width=768 train.contrastive_weight=1 train.distill_weight=1
+    run_text qkbias1-enclr3 model.seqpe_qk_bias=1 train.encoder_lr_scale=3
     ;;
   vision)
     # the report's runs (cargo xtask report-vision --presets small-native), scored on the
@@ -91,6 +92,8 @@ case "$what" in
     run_vision qkbias1-noreg model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0
     run_vision qkbias1-enclr3 model.seqpe_qk_bias=1 train.encoder_lr_scale=3
     run_vision qkbias1-ctkd1 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1
+    # the regularizers' share of the larger sizes, another seed
+    run_vision qkbias1-noreg-seed2 model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0 train.seed=2
     ;;
   *) echo "unknown: $what (text or vision)" >&2; exit 2 ;;
 esac

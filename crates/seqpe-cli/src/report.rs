@@ -51,6 +51,70 @@ pub fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
     s
 }
 
+/// Which way a report's metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Perplexity.
+    Lower,
+    /// Accuracy.
+    Higher,
+}
+
+/// SeqPE against every other method at each evaluation point, from the numbers of a report's
+/// own table: a table of SeqPE's value minus the other's (✓ where SeqPE is better), then one line
+/// per method saying where SeqPE wins and loses. `columns` name the points; `seqpe` and every
+/// other row have one value per column (`None`: not evaluated there).
+pub fn against_section(
+    columns: &[String],
+    seqpe: &[Option<f64>],
+    others: &[(String, Vec<Option<f64>>)],
+    better: Better,
+    decimals: usize,
+) -> String {
+    let mut header = vec!["SeqPE − …".to_string()];
+    header.extend(columns.iter().cloned());
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for (name, values) in others {
+        let mut row = vec![format!("`{name}`")];
+        let (mut wins, mut losses) = (Vec::new(), Vec::new());
+        for (i, col) in columns.iter().enumerate() {
+            let (Some(a), Some(b)) = (
+                seqpe.get(i).copied().flatten(),
+                values.get(i).copied().flatten(),
+            ) else {
+                row.push("-".into());
+                continue;
+            };
+            let d = a - b;
+            let seqpe_better = match better {
+                Better::Lower => d < 0.0,
+                Better::Higher => d > 0.0,
+            };
+            row.push(format!(
+                "{d:+.decimals$}{}",
+                if seqpe_better { " ✓" } else { "" }
+            ));
+            if seqpe_better {
+                wins.push(col.clone());
+            } else {
+                losses.push(col.clone());
+            }
+        }
+        rows.push(row);
+        lines.push(match (wins.is_empty(), losses.is_empty()) {
+            (_, true) => format!("* better than `{name}` at every point"),
+            (true, false) => format!("* **not better than `{name}` at any point**"),
+            (false, false) => format!(
+                "* better than `{name}` at {}; **not better at {}**",
+                wins.join(", "),
+                losses.join(", ")
+            ),
+        });
+    }
+    format!("{}\n{}\n", markdown_table(&header, &rows), lines.join("\n"))
+}
+
 /// How the SeqPE q/k projections start, in words.
 pub fn seqpe_init_phrase(s: &seqpe_core::SeqPeSettings) -> String {
     let init = s
@@ -363,6 +427,30 @@ mod tests {
         assert_ne!(
             without(&a, &["model.vocab_size"]),
             without(&c, &["model.vocab_size"])
+        );
+    }
+
+    #[test]
+    fn seqpe_against_the_others_reads_the_table_both_ways() {
+        let cols = ["1×".to_string(), "2×".to_string()];
+        let others = vec![
+            ("ape".to_string(), vec![Some(12.0), Some(11.0)]),
+            ("nope".to_string(), vec![Some(9.0), None]),
+        ];
+        let ppl = against_section(&cols, &[Some(10.0), Some(12.5)], &others, Better::Lower, 1);
+        assert!(ppl.contains("| `ape` | -2.0 ✓ | +1.5 |"), "{ppl}");
+        assert!(ppl.contains("| `nope` | +1.0 | - |"), "{ppl}");
+        assert!(ppl.contains("* better than `ape` at 1×; **not better at 2×**"));
+        assert!(ppl.contains("* **not better than `nope` at any point**"));
+        // the same numbers as accuracies: the verdicts turn round
+        let acc = against_section(&cols, &[Some(10.0), Some(12.5)], &others, Better::Higher, 1);
+        assert!(acc.contains("| `ape` | -2.0 | +1.5 ✓ |"), "{acc}");
+        assert!(acc.contains("* better than `nope` at every point"));
+        // a tie is not a win
+        let tie = against_section(&cols[..1], &[Some(9.0)], &others[1..], Better::Lower, 1);
+        assert!(
+            tie.contains("**not better than `nope` at any point**"),
+            "{tie}"
         );
     }
 

@@ -162,6 +162,49 @@ pub fn ppl_table(results: &[MethodResult], word: bool) -> String {
     markdown_table(&header, &rows)
 }
 
+/// SeqPE's test token perplexity minus every baseline's at each length, with where it wins and
+/// loses (empty without a SeqPE run).
+pub fn against_baselines(results: &[MethodResult]) -> String {
+    let Some(seqpe) = results.iter().find(|m| m.pe == PeKind::SeqPe) else {
+        return String::new();
+    };
+    let train_len = seqpe.eval.train_length;
+    let lengths: Vec<usize> = seqpe.eval.results.iter().map(|r| r.length).collect();
+    let values = |m: &MethodResult| -> Vec<Option<f64>> {
+        lengths
+            .iter()
+            .map(|&n| {
+                m.eval
+                    .results
+                    .iter()
+                    .find(|r| r.length == n)
+                    .map(|r| r.token_ppl)
+            })
+            .collect()
+    };
+    let columns: Vec<String> = lengths
+        .iter()
+        .map(|n| format!("{n} ({}×)", n / train_len))
+        .collect();
+    let others: Vec<(String, Vec<Option<f64>>)> = results
+        .iter()
+        .filter(|m| m.pe != PeKind::SeqPe)
+        .map(|m| (m.pe.to_string(), values(m)))
+        .collect();
+    format!(
+        "## SeqPE against each baseline (test token perplexity)\n\n\
+         SeqPE's perplexity minus the baseline's at each length (negative: SeqPE is better, \
+         marked ✓), from the table above.\n\n{}\n",
+        crate::report::against_section(
+            &columns,
+            &values(seqpe),
+            &others,
+            crate::report::Better::Lower,
+            2
+        )
+    )
+}
+
 /// Writes `<out>/text.md`, `<out>/text_ppl.png` and (with SeqPE) `<out>/text_regularizers.png`.
 pub fn write_report(
     results: &[MethodResult],
@@ -258,6 +301,7 @@ pub fn write_report(
          partial chunk kept), every token scored. Model selection (best checkpoint) used the \
          validation perplexity at the training length only.\n\n\
          ## Token perplexity (test)\n\n{tok}\n\
+         {against}\
          ## Word perplexity (test; words = tokens starting with `Ġ`)\n\n{word}\n\
          ![perplexity vs length](text_ppl.png)\n\n{reg_note}## Runs\n\n{timing}\n\
          `positions`: the mean cosine between the (mean-centred) position vectors of the \
@@ -302,6 +346,7 @@ pub fn write_report(
                 "the SeqPE reference's form (added before the 1/√d_h scaling)",
         },
         tok = ppl_table(results, false),
+        against = against_baselines(results),
         word = ppl_table(results, true),
     );
     let path = out.join("text.md");

@@ -225,6 +225,54 @@ pub fn accuracy_table(results: &[MethodResult]) -> String {
     markdown_table(&header, &rows)
 }
 
+/// The 2-D SeqPE run's test top-1 minus every baseline's at each size, with where it wins and
+/// loses (empty without one; the `--dims 1` ablation is not a baseline).
+pub fn against_baselines(results: &[MethodResult]) -> String {
+    let is_seqpe = |m: &MethodResult| m.method.pe == PeKind::SeqPe;
+    let Some(seqpe) = results.iter().find(|m| is_seqpe(m) && m.method.dims != 1) else {
+        return String::new();
+    };
+    let sizes: Vec<(usize, usize)> = seqpe
+        .eval
+        .results
+        .iter()
+        .map(|r| (r.size, r.grid))
+        .collect();
+    let values = |m: &MethodResult| -> Vec<Option<f64>> {
+        sizes
+            .iter()
+            .map(|&(size, _)| {
+                m.eval
+                    .results
+                    .iter()
+                    .find(|r| r.size == size)
+                    .map(|r| 100.0 * r.top1)
+            })
+            .collect()
+    };
+    let columns: Vec<String> = sizes
+        .iter()
+        .map(|&(size, grid)| format!("{size} px ({grid}×{grid})"))
+        .collect();
+    let others: Vec<(String, Vec<Option<f64>>)> = results
+        .iter()
+        .filter(|m| !is_seqpe(m))
+        .map(|m| (m.method.label(), values(m)))
+        .collect();
+    format!(
+        "### SeqPE against each baseline (test top-1)\n\n\
+         SeqPE's accuracy minus the baseline's at each size, in points (positive: SeqPE is \
+         better, marked ✓), from the table above.\n\n{}\n",
+        crate::report::against_section(
+            &columns,
+            &values(seqpe),
+            &others,
+            crate::report::Better::Higher,
+            1
+        )
+    )
+}
+
 /// Similarity panels (centre patch vs every patch, mean-centred cosine) of one run at the
 /// trained grid and at `large` patches per axis, plus the smallest *raw* cosine over both grids;
 /// `None` when its encoding has no per-position vectors.
@@ -441,7 +489,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
          from {side}×{side} to {big}×{big}. The SeqPE table is built once per size.\n\n\
          ### Top-1 accuracy (%) on the test split\n\n{table}\n\
          The last column is the accuracy at the largest size divided by the accuracy at the \
-         training size (how much of its accuracy a method keeps).\n\n\
+         training size (how much of its accuracy a method keeps).\n\n{against}\
          ![accuracy vs resolution]({acc})\n\n{heat}{reg}\
          ### Runs\n\n{timing}\n",
         preset = c.preset,
@@ -486,6 +534,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
         },
         big = large,
         table = accuracy_table(results),
+        against = against_baselines(results),
         acc = acc_png.file_name().unwrap().to_string_lossy(),
         heat = heat_note,
         reg = reg_note,
