@@ -92,6 +92,7 @@ case "$what" in
     run_vision qkbias1-noreg model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0
     run_vision qkbias1-enclr3 model.seqpe_qk_bias=1 train.encoder_lr_scale=3
     run_vision qkbias1-ctkd1 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1
+    run_vision qkbias1-ctkd1-seed2 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1 train.seed=2
     # the regularizers' share of the larger sizes, another seed
     run_vision qkbias1-noreg-seed2 model.seqpe_qk_bias=1 train.contrastive_weight=0 train.distill_weight=0 train.seed=2
     ;;
