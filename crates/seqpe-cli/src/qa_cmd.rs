@@ -376,6 +376,41 @@ fn write_report(
     let lenient = table(&|s| format!("{:.1}", s.lenient_em));
     let strict = table(&|s| format!("{:.1}", s.strict_em));
     let ppl = table(&|s| format!("{:.2}", s.answer_ppl));
+    let against = match results.iter().find(|r| r.pe == PeKind::SeqPe) {
+        None => String::new(),
+        Some(seqpe) => {
+            let factors: Vec<usize> = seqpe.eval.results.iter().map(|s| s.factor).collect();
+            let values = |r: &QaResult| -> Vec<Option<f64>> {
+                factors
+                    .iter()
+                    .map(|&k| {
+                        r.eval
+                            .results
+                            .iter()
+                            .find(|s| s.factor == k)
+                            .map(|s| s.answer_ppl)
+                    })
+                    .collect()
+            };
+            let others: Vec<(String, Vec<Option<f64>>)> = results
+                .iter()
+                .filter(|r| r.pe != PeKind::SeqPe)
+                .map(|r| (r.pe.to_string(), values(r)))
+                .collect();
+            format!(
+                "### SeqPE against each baseline (test answer perplexity)\n\n\
+                 SeqPE's answer perplexity minus the baseline's at each length (negative: SeqPE \
+                 is better, marked ✓), from the table above.\n\n{}\n",
+                crate::report::against_section(
+                    &header[1..],
+                    &values(seqpe),
+                    &others,
+                    crate::report::Better::Lower,
+                    2
+                )
+            )
+        }
+    };
     let baselines = {
         let rows = vec![
             {
@@ -501,7 +536,7 @@ fn write_report(
          the output; strict EM: the output's first line equals it.\n\n\
          ## Lenient EM (%, test)\n\n{lenient}\n![EM vs length](qa_em.png)\n\n\
          ## Strict EM (%, test)\n\n{strict}\n\
-         ## Answer perplexity (test, teacher-forced answer + end-of-text)\n\n{ppl}\n\
+         ## Answer perplexity (test, teacher-forced answer + end-of-text)\n\n{ppl}\n{against}\
          ## What guessing scores (lenient EM %, same test items)\n\n{baselines}\n{verdict}\
          ## Runs\n\n{runs}\n\
          Examples ({first_pe}):\n\n{samples}\n\
