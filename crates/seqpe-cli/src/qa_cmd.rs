@@ -379,32 +379,29 @@ fn write_report(
     let against = match results.iter().find(|r| r.pe == PeKind::SeqPe) {
         None => String::new(),
         Some(seqpe) => {
-            let factors: Vec<usize> = seqpe.eval.results.iter().map(|s| s.factor).collect();
-            let values = |r: &QaResult| -> Vec<Option<f64>> {
-                factors
-                    .iter()
-                    .map(|&k| {
-                        r.eval
-                            .results
-                            .iter()
-                            .find(|s| s.factor == k)
-                            .map(|s| s.answer_ppl)
-                    })
-                    .collect()
-            };
-            let others: Vec<(String, Vec<Option<f64>>)> = results
+            let factors: Vec<(usize, String)> = seqpe
+                .eval
+                .results
+                .iter()
+                .map(|s| (s.factor, format!("{} ({}×)", s.target_tokens, s.factor)))
+                .collect();
+            let others = results
                 .iter()
                 .filter(|r| r.pe != PeKind::SeqPe)
-                .map(|r| (r.pe.to_string(), values(r)))
-                .collect();
+                .map(|r| (r.pe.to_string(), r));
+            let ppl = |r: &QaResult, k: usize| {
+                let s = r.eval.results.iter().find(|s| s.factor == k);
+                s.map(|s| s.answer_ppl)
+            };
             format!(
                 "### SeqPE against each baseline (test answer perplexity)\n\n\
                  SeqPE's answer perplexity minus the baseline's at each length (negative: SeqPE \
                  is better, marked ✓), from the table above.\n\n{}\n",
-                crate::report::against_section(
-                    &header[1..],
-                    &values(seqpe),
-                    &others,
+                crate::report::seqpe_against(
+                    seqpe,
+                    others,
+                    &factors,
+                    ppl,
                     crate::report::Better::Lower,
                     2
                 )

@@ -115,6 +115,25 @@ pub fn against_section(
     format!("{}\n{}\n", markdown_table(&header, &rows), lines.join("\n"))
 }
 
+/// [`against_section`] for a report's methods: `points` are the evaluation points (a key such as a
+/// length or a size, and its column label), `value` reads a method's figure at a key.
+pub fn seqpe_against<'a, M: 'a, K: Copy>(
+    seqpe: &M,
+    others: impl IntoIterator<Item = (String, &'a M)>,
+    points: &[(K, String)],
+    value: impl Fn(&M, K) -> Option<f64>,
+    better: Better,
+    decimals: usize,
+) -> String {
+    let values = |m: &M| -> Vec<Option<f64>> { points.iter().map(|p| value(m, p.0)).collect() };
+    let columns: Vec<String> = points.iter().map(|p| p.1.clone()).collect();
+    let others: Vec<(String, Vec<Option<f64>>)> = others
+        .into_iter()
+        .map(|(name, m)| (name, values(m)))
+        .collect();
+    against_section(&columns, &values(seqpe), &others, better, decimals)
+}
+
 /// How the SeqPE q/k projections start, in words.
 pub fn seqpe_init_phrase(s: &seqpe_core::SeqPeSettings) -> String {
     let init = s

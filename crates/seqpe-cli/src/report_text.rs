@@ -17,7 +17,7 @@ use seqpe_train::FitSummary;
 use crate::plot::{line_chart, Series};
 use crate::report::{
     cached_result, ensure_trained, last_table_stats, machine, markdown_table, regularizer_chart,
-    today, SEQPE_ONLY_KEYS,
+    seqpe_against, today, Better, SEQPE_ONLY_KEYS,
 };
 
 /// What to compare.
@@ -169,39 +169,30 @@ pub fn against_baselines(results: &[MethodResult]) -> String {
         return String::new();
     };
     let train_len = seqpe.eval.train_length;
-    let lengths: Vec<usize> = seqpe.eval.results.iter().map(|r| r.length).collect();
-    let values = |m: &MethodResult| -> Vec<Option<f64>> {
-        lengths
-            .iter()
-            .map(|&n| {
-                m.eval
-                    .results
-                    .iter()
-                    .find(|r| r.length == n)
-                    .map(|r| r.token_ppl)
-            })
-            .collect()
-    };
-    let columns: Vec<String> = lengths
+    let lengths: Vec<(usize, String)> = seqpe
+        .eval
+        .results
         .iter()
-        .map(|n| format!("{n} ({}×)", n / train_len))
+        .map(|r| {
+            (
+                r.length,
+                format!("{} ({}×)", r.length, r.length / train_len),
+            )
+        })
         .collect();
-    let others: Vec<(String, Vec<Option<f64>>)> = results
+    let others = results
         .iter()
         .filter(|m| m.pe != PeKind::SeqPe)
-        .map(|m| (m.pe.to_string(), values(m)))
-        .collect();
+        .map(|m| (m.pe.to_string(), m));
+    let ppl = |m: &MethodResult, n: usize| {
+        let r = m.eval.results.iter().find(|r| r.length == n);
+        r.map(|r| r.token_ppl)
+    };
     format!(
         "## SeqPE against each baseline (test token perplexity)\n\n\
          SeqPE's perplexity minus the baseline's at each length (negative: SeqPE is better, \
          marked ✓), from the table above.\n\n{}\n",
-        crate::report::against_section(
-            &columns,
-            &values(seqpe),
-            &others,
-            crate::report::Better::Lower,
-            2
-        )
+        seqpe_against(seqpe, others, &lengths, ppl, Better::Lower, 2)
     )
 }
 

@@ -232,41 +232,29 @@ pub fn against_baselines(results: &[MethodResult]) -> String {
     let Some(seqpe) = results.iter().find(|m| is_seqpe(m) && m.method.dims != 1) else {
         return String::new();
     };
-    let sizes: Vec<(usize, usize)> = seqpe
+    let sizes: Vec<(usize, String)> = seqpe
         .eval
         .results
         .iter()
-        .map(|r| (r.size, r.grid))
+        .map(|r| (r.size, format!("{} px ({}×{})", r.size, r.grid, r.grid)))
         .collect();
-    let values = |m: &MethodResult| -> Vec<Option<f64>> {
-        sizes
-            .iter()
-            .map(|&(size, _)| {
-                m.eval
-                    .results
-                    .iter()
-                    .find(|r| r.size == size)
-                    .map(|r| 100.0 * r.top1)
-            })
-            .collect()
-    };
-    let columns: Vec<String> = sizes
-        .iter()
-        .map(|&(size, grid)| format!("{size} px ({grid}×{grid})"))
-        .collect();
-    let others: Vec<(String, Vec<Option<f64>>)> = results
+    let others = results
         .iter()
         .filter(|m| !is_seqpe(m))
-        .map(|m| (m.method.label(), values(m)))
-        .collect();
+        .map(|m| (m.method.label(), m));
+    let top1 = |m: &MethodResult, size: usize| {
+        let r = m.eval.results.iter().find(|r| r.size == size);
+        r.map(|r| 100.0 * r.top1)
+    };
     format!(
         "### SeqPE against each baseline (test top-1)\n\n\
          SeqPE's accuracy minus the baseline's at each size, in points (positive: SeqPE is \
          better, marked ✓), from the table above.\n\n{}\n",
-        crate::report::against_section(
-            &columns,
-            &values(seqpe),
-            &others,
+        crate::report::seqpe_against(
+            seqpe,
+            others,
+            &sizes,
+            top1,
             crate::report::Better::Higher,
             1
         )
