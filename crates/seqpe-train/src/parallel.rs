@@ -360,11 +360,15 @@ impl<AD: AutodiffBackend> ModuleVisitor<AD> for Restore<'_, AD::InnerBackend> {
     }
 }
 
-/// Installs a warnings-only log subscriber for this process unless one is already installed.
-/// burn-communication's servers install an INFO one when they start (first come, first served),
-/// and a node's would then print a line per tensor transfer, several per training step, between
-/// our progress lines.
+/// Installs a warnings-only log subscriber for this process unless one is already installed or
+/// `RUST_LOG` is set. burn-communication's servers install an INFO one when they start (first
+/// come, first served), and a node's would then print a line per tensor transfer, several per
+/// training step, between our progress lines; with `RUST_LOG` set (to anything) that one stays,
+/// for debugging a connection.
 fn quiet_transfer_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
