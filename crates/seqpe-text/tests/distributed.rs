@@ -33,15 +33,7 @@ fn two_peers_give_the_losses_of_one_device() {
     let tmp = temp_dir();
     let dir = tmp.path();
     let corpus = write_corpus(dir);
-    let config = || {
-        let mut cfg = tiny_config(PeKind::SeqPe, 6);
-        // dropout masks cannot match between one device and two peers
-        cfg.model.dropout = 0.0;
-        cfg.model.attn_dropout = 0.0;
-        cfg.model.seqpe.dropout = 0.0;
-        cfg.train.checkpoint_every = 0;
-        cfg
-    };
+    let config = || without_dropout(6);
     let (one, two) = (dir.join("one"), dir.join("two"));
     let a = train::<AD>(config(), &options(&one, &corpus), &DEV).unwrap();
     let mut opts = options(&two, &corpus);
@@ -125,13 +117,19 @@ fn two_processes_on_loopback_give_the_losses_of_one_device() {
     assert!(!dir.join("rank1/metrics.jsonl").exists());
 }
 
-fn loopback_config() -> TextConfig {
-    let mut cfg = tiny_config(PeKind::SeqPe, 4);
+/// The tiny SeqPE GPT for `steps` steps without dropout (its masks cannot match between one
+/// device and two peers) and without checkpoints.
+fn without_dropout(steps: usize) -> TextConfig {
+    let mut cfg = tiny_config(PeKind::SeqPe, steps);
     cfg.model.dropout = 0.0;
     cfg.model.attn_dropout = 0.0;
     cfg.model.seqpe.dropout = 0.0;
     cfg.train.checkpoint_every = 0;
     cfg
+}
+
+fn loopback_config() -> TextConfig {
+    without_dropout(4)
 }
 
 /// Rank 1 of [`two_processes_on_loopback_give_the_losses_of_one_device`], which starts it in a
