@@ -67,6 +67,10 @@ case "$what" in
     # the trained range 20000 is 156× our 128-token window; the reference's is 39× its 512-token
     # window, and 5000 keeps that ratio (and still covers the 32× evaluation, 4096 positions)
     run_text qkbias1-max5000 model.seqpe_qk_bias=1 model.seqpe_max_position=5000
+    run_text qkbias1-max5000-seed2 model.seqpe_qk_bias=1 model.seqpe_max_position=5000 train.seed=2
+    run_text max5000 model.seqpe_max_position=5000
+    run_text max5000-seed2 model.seqpe_max_position=5000 train.seed=2
+    run_text max5000-seed3 model.seqpe_max_position=5000 train.seed=3
     run_text qkbias1-ctkd1 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1
     run_text qkbias1-ctkd1-seed2 model.seqpe_qk_bias=1 train.contrastive_weight=1 train.distill_weight=1 train.seed=2
     run_text qkbias1-seed2 model.seqpe_qk_bias=1 train.seed=2   # the same, other seeds
