@@ -322,6 +322,41 @@ pub fn report<B: AutodiffBackend>(
     Ok(true)
 }
 
+/// SeqPE's test answer perplexity minus every baseline's at each length, with where it wins and
+/// loses (empty without a SeqPE run).
+fn against_baselines(results: &[QaResult]) -> String {
+    let Some(seqpe) = results.iter().find(|r| r.pe == PeKind::SeqPe) else {
+        return String::new();
+    };
+    let factors: Vec<(usize, String)> = seqpe
+        .eval
+        .results
+        .iter()
+        .map(|s| (s.factor, format!("{} ({}×)", s.target_tokens, s.factor)))
+        .collect();
+    let others = results
+        .iter()
+        .filter(|r| r.pe != PeKind::SeqPe)
+        .map(|r| (r.pe.to_string(), r));
+    let ppl = |r: &QaResult, k: usize| {
+        let s = r.eval.results.iter().find(|s| s.factor == k);
+        s.map(|s| s.answer_ppl)
+    };
+    format!(
+        "### SeqPE against each baseline (test answer perplexity)\n\n\
+         SeqPE's answer perplexity minus the baseline's at each length (negative: SeqPE is \
+         better, marked ✓), from the table above.\n\n{}\n",
+        crate::report::seqpe_against(
+            seqpe,
+            others,
+            &factors,
+            ppl,
+            crate::report::Better::Lower,
+            2
+        )
+    )
+}
+
 fn write_report(
     results: &[QaResult],
     args: &ReportArgs,
@@ -376,38 +411,7 @@ fn write_report(
     let lenient = table(&|s| format!("{:.1}", s.lenient_em));
     let strict = table(&|s| format!("{:.1}", s.strict_em));
     let ppl = table(&|s| format!("{:.2}", s.answer_ppl));
-    let against = match results.iter().find(|r| r.pe == PeKind::SeqPe) {
-        None => String::new(),
-        Some(seqpe) => {
-            let factors: Vec<(usize, String)> = seqpe
-                .eval
-                .results
-                .iter()
-                .map(|s| (s.factor, format!("{} ({}×)", s.target_tokens, s.factor)))
-                .collect();
-            let others = results
-                .iter()
-                .filter(|r| r.pe != PeKind::SeqPe)
-                .map(|r| (r.pe.to_string(), r));
-            let ppl = |r: &QaResult, k: usize| {
-                let s = r.eval.results.iter().find(|s| s.factor == k);
-                s.map(|s| s.answer_ppl)
-            };
-            format!(
-                "### SeqPE against each baseline (test answer perplexity)\n\n\
-                 SeqPE's answer perplexity minus the baseline's at each length (negative: SeqPE \
-                 is better, marked ✓), from the table above.\n\n{}\n",
-                crate::report::seqpe_against(
-                    seqpe,
-                    others,
-                    &factors,
-                    ppl,
-                    crate::report::Better::Lower,
-                    2
-                )
-            )
-        }
-    };
+    let against = against_baselines(results);
     let baselines = {
         let rows = vec![
             {
