@@ -221,12 +221,13 @@ pub struct ReportArgs {
     pub corpus: CorpusArgs,
 }
 
-struct QaResult {
-    pe: PeKind,
-    run: PathBuf,
-    train: FitSummary,
-    eval: QaEvalReport,
-    reused: bool,
+/// One fine-tuned encoding of the QA report.
+pub struct QaResult {
+    pub pe: PeKind,
+    pub run: PathBuf,
+    pub train: FitSummary,
+    pub eval: QaEvalReport,
+    pub reused: bool,
 }
 
 /// Fine-tunes every encoding's pre-trained text run, evaluates it at every length and writes
@@ -317,7 +318,13 @@ pub fn report<B: AutodiffBackend>(
             reused,
         });
     }
-    let path = write_report(&results, &args, backend, started.elapsed().as_secs_f64())?;
+    let path = write_report(
+        &results,
+        &args,
+        &command_line("report-qa"),
+        backend,
+        started.elapsed().as_secs_f64(),
+    )?;
     println!("wrote {}", path.display());
     Ok(true)
 }
@@ -357,9 +364,11 @@ fn against_baselines(results: &[QaResult]) -> String {
     )
 }
 
-fn write_report(
+/// Writes `<out>/qa.md` and `<out>/qa_em.png`.
+pub fn write_report(
     results: &[QaResult],
     args: &ReportArgs,
+    command: &str,
     backend: &str,
     wall: f64,
 ) -> Result<PathBuf> {
@@ -542,7 +551,6 @@ fn write_report(
          ## Runs\n\n{runs}\n\
          Examples ({first_pe}):\n\n{samples}\n\
          ## Reproduce\n\n```sh\ncargo xtask report-text --preset {tp}   # the pre-trained runs\n{command}\n```\n",
-        command = command_line("report-qa"),
         date = today(),
         machine = machine(),
         data = seqpe_qa::task::describe_data(&cfg),

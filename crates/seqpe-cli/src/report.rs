@@ -168,7 +168,7 @@ pub fn seqpe_training_phrase(t: &seqpe_train::TrainSettings) -> String {
         r.shift_rate,
         r.shift_windows,
         r.shift_pool,
-        t.encoder_lr_scale
+        r.encoder_lr_scale
     )
 }
 

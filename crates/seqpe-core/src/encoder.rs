@@ -131,12 +131,18 @@ pub struct SeqPeEncoder<B: Backend> {
 }
 
 impl<B: Backend> SeqPeEncoder<B> {
+    /// The output width. Read without initialising a lazy parameter: asking a model's sizes must
+    /// not draw its weights from the backend RNG (a training loop seeds that RNG per step).
     pub fn out_dim(&self) -> usize {
-        self.out_proj.weight.dims()[1]
+        self.out_proj.bias.as_ref().map_or_else(
+            || self.out_proj.weight.lazy_shape().num_elements() / self.d_model(),
+            |b| b.lazy_shape().num_elements(),
+        )
     }
 
+    /// The encoder width (read without initialising a lazy parameter, as [`Self::out_dim`]).
     pub fn d_model(&self) -> usize {
-        self.cls.dims()[0]
+        self.cls.lazy_shape().num_elements()
     }
 
     pub fn dims(&self) -> usize {

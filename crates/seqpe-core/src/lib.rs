@@ -40,5 +40,6 @@ pub use position::{
 };
 pub use table::PeTableCache;
 pub use training::{
-    RegularizerConfig, RegularizerSettings, SeqPeRegularizer, Shard, ShardError, StepError,
+    training_context, RegularizerConfig, RegularizerSettings, SeqPeRegularizer, Shard, ShardError,
+    StepError,
 };

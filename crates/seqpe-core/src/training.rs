@@ -10,6 +10,11 @@
 //!    sampled window indices;
 //! 4. `w_ct · L_ct + w_kd · L_kd` (the latter only on unshifted steps), added to the task loss.
 //!
+//! This module is the training-time side of the position seam: [`SeqPeRegularizer::for_encoding`]
+//! says whether a model's encoding has a training loss (only SeqPE does) and
+//! [`training_context`] gives every encoding's position context for one step, so a training loop
+//! never asks which encoding it runs.
+//!
 //! Data-parallel training ([`SeqPeRegularizer::step_shard`]): every peer draws the same batches
 //! (the samplers are seeded alike and advance alike) and keeps its [`Shard`] of the pivots and of
 //! the distillation windows; both losses are means over equal parts, so the mean of the peers'
@@ -21,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digits::DigitError;
 use crate::encoder::SeqPeEncoder;
-use crate::position::PositionGrid;
+use crate::position::{PositionContext, PositionEncoding, PositionError, PositionGrid};
 use crate::regularizers::{contrastive_loss, distill_loss, ranking_accuracy};
 use crate::sampling::{
     ContrastiveConfig, ContrastiveSampler, MainPositionConfig, MainPositionSampler, TransferConfig,
@@ -44,9 +49,11 @@ pub struct RegularizerConfig {
     pub distill_beta: f64,
 }
 
-/// The sizes and weights of the regularizers: the part of [`RegularizerConfig`] a run
-/// configuration exposes. Models flatten it into their `train` settings, so `config.json` and
-/// `--set train.contrastive_batch=…` use these names.
+/// What SeqPE adds to a run's training settings: the sizes and weights of the regularizers (the
+/// part of [`RegularizerConfig`] a run configuration exposes) and the encoder's learning-rate
+/// scale. Models flatten it into their `train` settings, so `config.json` and
+/// `--set train.contrastive_batch=…` use these names, and every one of these settings is read by
+/// SeqPE runs only (a report reuses a baseline's run when only these differ).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegularizerSettings {
     /// `w_ct` (0.1 in every script).
@@ -65,6 +72,13 @@ pub struct RegularizerSettings {
     pub distill_per_window: usize,
     /// Windows per shifted step (`pe_main_batch_size`).
     pub shift_windows: usize,
+    /// Learning-rate multiplier of the SeqPE encoder's optimizer group (reference: 1).
+    #[serde(default = "one")]
+    pub encoder_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl RegularizerSettings {
@@ -86,6 +100,7 @@ impl RegularizerSettings {
             distill_windows: batch,
             distill_per_window: per,
             shift_windows: windows,
+            encoder_lr_scale: 1.0,
         }
     }
 }
@@ -188,6 +203,8 @@ pub enum StepError {
     Digits(#[from] DigitError),
     #[error(transparent)]
     Shard(#[from] ShardError),
+    #[error(transparent)]
+    Position(#[from] PositionError),
 }
 
 /// Samplers of the SeqPE regularizers; serialisable so that resumed runs draw the same batches.
@@ -217,6 +234,27 @@ pub struct RegularizedStep<B: Backend> {
 }
 
 impl SeqPeRegularizer {
+    /// The training-time loss of a model's position encoding on `grid` (a task's unshifted
+    /// window, e.g. `[block]` or `[rows, cols]` after a CLS prefix): for SeqPE its regularizers,
+    /// sampling over the trained range the encoding was built with, with these sizes and
+    /// weights; `None` for every encoding that has no training loss.
+    pub fn for_encoding<B: Backend>(
+        positions: &PositionEncoding<B>,
+        grid: &PositionGrid,
+        sizes: &RegularizerSettings,
+        seed: u64,
+    ) -> Option<Self> {
+        let s = positions.seqpe()?;
+        let config = RegularizerConfig::new(
+            grid.extent.clone(),
+            s.trained_range,
+            s.encoder.tokenizer.max_digits,
+            s.distill_chunks(),
+            sizes,
+        );
+        Some(Self::new(config, seed))
+    }
+
     pub fn new(config: RegularizerConfig, seed: u64) -> Self {
         Self {
             contrastive: ContrastiveSampler::new(config.contrastive.clone(), seed ^ 0xC0),
@@ -236,7 +274,7 @@ impl SeqPeRegularizer {
         match self.step_shard(encoder, prefix, Shard::WHOLE, 0) {
             Ok(step) => Ok(step),
             Err(StepError::Digits(e)) => Err(e),
-            Err(StepError::Shard(e)) => unreachable!("one part always splits: {e}"),
+            Err(e) => unreachable!("one part always splits and no context is built here: {e}"),
         }
     }
 
@@ -332,6 +370,30 @@ impl SeqPeRegularizer {
             shifted: main.shifted,
         })
     }
+}
+
+/// The position context of one training step of `batch` rows whose tokens sit on `grid`, and the
+/// encoding's training loss: with a regularizer (SeqPE), the context comes from its merged
+/// encoder pass (`shard` of a data-parallel peer whose first batch row is global row
+/// `first_row`; [`Shard::WHOLE`] and 0 on one device), which also gives the regularizer losses;
+/// without one, the encoding's plain context for `grid`.
+pub fn training_context<B: Backend>(
+    positions: &PositionEncoding<B>,
+    grid: &PositionGrid,
+    batch: usize,
+    regularizer: Option<&mut SeqPeRegularizer>,
+    shard: Shard,
+    first_row: usize,
+    device: &B::Device,
+) -> Result<(PositionContext<B>, Option<RegularizedStep<B>>), StepError> {
+    Ok(match (regularizer, positions.seqpe()) {
+        (Some(r), Some(s)) => {
+            let out = r.step_shard(&s.encoder, grid.prefix, shard, first_row)?;
+            let ctx = positions.context(&out.grid, batch, Some(out.table.clone()), device)?;
+            (ctx, Some(out))
+        }
+        _ => (positions.context(grid, batch, None, device)?, None),
+    })
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionContext, PositionGrid};
+use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionGrid};
 use seqpe_text::config::TextConfig;
 use seqpe_text::data::{eot_id, load_tokenizer, save_tokenizer};
 use seqpe_text::eval::{load_splits, CorpusSource};
@@ -506,16 +506,8 @@ pub fn train<B: AutodiffBackend>(
             .load_trained(cfg.model.init(device)?, device)
             .with_context(|| format!("loading the weights of --from {}", cfg.from.display()))?
     };
-    let m = &cfg.model;
-    let regularizer = (m.pe == PeKind::SeqPe).then(|| {
-        m.seqpe.regularizer(
-            vec![cfg.qa.length],
-            m.seqpe.max_position,
-            &cfg.train.regularizer,
-        )
-    });
     let options = opts.session.fit_options("train-qa");
-    fit(&task, model, &cfg.train, regularizer, &options, device)
+    fit(&task, model, &cfg.train, &options, device)
 }
 
 /// What data a configuration uses, in words.

@@ -7,8 +7,8 @@ use anyhow::Result;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seqpe_core::{PeKind, PositionGrid, SeqPeRegularizer};
-use seqpe_train::fit::{optimizer_for, train_step};
+use seqpe_core::{PeKind, PositionGrid};
+use seqpe_train::fit::{optimizer_for, position_regularizer, train_step};
 use seqpe_train::Task;
 use serde::{Deserialize, Serialize};
 
@@ -54,14 +54,7 @@ pub fn training_throughput<B: AutodiffBackend>(
     B::seed(device, cfg.train.seed);
     let mut model: Gpt<B> = cfg.model.init(device)?;
     let mut optim = optimizer_for::<B, Gpt<B>>(&model, &cfg.train);
-    let m = &cfg.model;
-    let mut reg = (pe == PeKind::SeqPe).then(|| {
-        SeqPeRegularizer::new(
-            m.seqpe
-                .regularizer(vec![n], m.seqpe.max_position, &cfg.train.regularizer),
-            cfg.train.seed,
-        )
-    });
+    let mut reg = position_regularizer(&task, &model, &cfg.train);
     let mut start = Instant::now();
     for i in 0..total {
         if i == warmup {

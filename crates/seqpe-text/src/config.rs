@@ -64,7 +64,6 @@ impl TextConfig {
             decay: Decay::Linear,
             weight_decay: 0.0,
             grad_clip: 5.0,
-            encoder_lr_scale: 1.0,
             label_smoothing: 0.0,
             seed: 10086,
             eval_every: 200,

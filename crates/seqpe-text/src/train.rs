@@ -12,7 +12,7 @@ use anyhow::Result;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
-use seqpe_core::{AttentionOptions, PeKind, PositionContext, PositionGrid};
+use seqpe_core::{AttentionOptions, PositionContext, PositionGrid};
 use seqpe_train::config::RunConfig;
 use seqpe_train::run::Session;
 use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
@@ -161,14 +161,6 @@ pub fn train<B: AutodiffBackend>(
     )?;
     B::seed(device, cfg.train.seed);
     let model: Gpt<B> = cfg.model.init(device)?;
-    let m = &cfg.model;
-    let regularizer = (m.pe == PeKind::SeqPe).then(|| {
-        m.seqpe.regularizer(
-            vec![m.block_size],
-            m.seqpe.max_position,
-            &cfg.train.regularizer,
-        )
-    });
     let options = opts.session.fit_options("train-text");
-    fit(&task, model, &cfg.train, regularizer, &options, device)
+    fit(&task, model, &cfg.train, &options, device)
 }

@@ -33,7 +33,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use seqpe_core::diagnostics::{table_stats, TableStats};
 use seqpe_core::training::RegularizedStep;
 use seqpe_core::{
-    PositionContext, PositionEncoding, PositionGrid, RegularizerConfig, SeqPeRegularizer,
+    training_context, PositionContext, PositionEncoding, PositionGrid, SeqPeRegularizer, Shard,
 };
 use serde::{Deserialize, Serialize};
 
@@ -299,8 +299,9 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
     )
 }
 
-/// The position context of a step of `batch_size` examples: for SeqPE, from the regularizer's
-/// merged encoder pass (the peer's shard of its batch), which also gives the regularizer losses.
+/// The position context of a step of `batch_size` examples (the encoding's training-time side,
+/// [`training_context`]): for SeqPE, from the regularizer's merged encoder pass (the peer's shard
+/// of its batch), which also gives the regularizer losses.
 fn step_context<B: AutodiffBackend, T: Task<B>>(
     task: &T,
     model: &T::Model,
@@ -309,22 +310,34 @@ fn step_context<B: AutodiffBackend, T: Task<B>>(
     device: &B::Device,
     peer: Option<&Peer>,
 ) -> Result<(PositionContext<B>, Option<RegularizedStep<B>>)> {
-    let grid = task.grid();
-    let positions = model.positions();
-    Ok(match (regularizer, positions.seqpe()) {
-        (Some(r), Some(s)) => {
-            let out = match peer {
-                None => r.step(&s.encoder, grid.prefix)?,
-                Some(p) => {
-                    let first_row = p.shard().index * batch_size;
-                    r.step_shard(&s.encoder, grid.prefix, p.shard(), first_row)?
-                }
-            };
-            let ctx = positions.context(&out.grid, batch_size, Some(out.table.clone()), device)?;
-            (ctx, Some(out))
-        }
-        _ => (positions.context(grid, batch_size, None, device)?, None),
-    })
+    let (shard, first_row) = peer.map_or((Shard::WHOLE, 0), |p| {
+        (p.shard(), p.shard().index * batch_size)
+    });
+    Ok(training_context(
+        model.positions(),
+        task.grid(),
+        batch_size,
+        regularizer,
+        shard,
+        first_row,
+        device,
+    )?)
+}
+
+/// The training-time loss of `model`'s position encoding on `task` (SeqPE's regularizers; `None`
+/// for the other encodings), seeded by the run's seed: the one place a training loop or a
+/// benchmark gets it.
+pub fn position_regularizer<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: &T::Model,
+    settings: &TrainSettings,
+) -> Option<SeqPeRegularizer> {
+    SeqPeRegularizer::for_encoding(
+        model.positions(),
+        task.grid(),
+        &settings.regularizer,
+        settings.seed,
+    )
 }
 
 /// The backend seed of training step `step` (0-based).
@@ -353,7 +366,6 @@ fn materialize<B: AutodiffBackend, T: Task<B>>(
     task: &T,
     model: &T::Model,
     settings: &TrainSettings,
-    regularizer: Option<&RegularizerConfig>,
     device: &B::Device,
 ) -> Result<()> {
     if initialized(model) {
@@ -363,7 +375,7 @@ fn materialize<B: AutodiffBackend, T: Task<B>>(
     B::seed(device, step_seed(t.seed, 0));
     let indices = EpochSampler::new(task.train_len(), t.seed)?.next_batch(t.batch_size);
     let batch = task.batch(&indices, 0, device)?;
-    let mut regularizer = regularizer.map(|cfg| SeqPeRegularizer::new(cfg.clone(), t.seed));
+    let mut regularizer = position_regularizer(task, model, t);
     let (context, _) = step_context(
         task,
         model,
@@ -454,8 +466,8 @@ pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
     ))
 }
 
-/// Trains `model` on `task` (or resumes it) with `settings`; `regularizer` is the SeqPE recipe
-/// (used only when the model's encoding is SeqPE). The run folder must exist and hold the run's
+/// Trains `model` on `task` (or resumes it) with `settings`; the model's position encoding adds
+/// its own training loss ([`position_regularizer`]: SeqPE's regularizers). The run folder must exist and hold the run's
 /// `config.json`. With several data-parallel peers ([`FitOptions::parallel`]) the loop runs on a
 /// thread per local peer, each with a copy of `model` on its device; the writer's summary (on
 /// other nodes: the first local peer's) is returned.
@@ -463,16 +475,15 @@ pub fn fit<B: AutodiffBackend, T: Task<B> + Sync>(
     task: &T,
     model: T::Model,
     settings: &TrainSettings,
-    regularizer: Option<RegularizerConfig>,
     opts: &FitOptions,
     device: &B::Device,
 ) -> Result<FitSummary> {
     if opts.parallel.is_single() {
-        return fit_peer(task, model, settings, regularizer, opts, device, None);
+        return fit_peer(task, model, settings, opts, device, None);
     }
     opts.parallel.check(settings.batch_size)?;
     if !opts.resume {
-        materialize(task, &model, settings, regularizer.as_ref(), device)?;
+        materialize(task, &model, settings, device)?;
     }
     let peers = opts.parallel.peers_here(device)?;
     eprintln!(
@@ -485,13 +496,10 @@ pub fn fit<B: AutodiffBackend, T: Task<B> + Sync>(
             .into_iter()
             .map(|(peer, dev)| {
                 let model = model.clone().fork(&dev);
-                let regularizer = regularizer.clone();
                 scope.spawn(move || {
                     let result = peer
                         .register::<B>(&dev)
-                        .and_then(|()| {
-                            fit_peer(task, model, settings, regularizer, opts, &dev, Some(&peer))
-                        })
+                        .and_then(|()| fit_peer(task, model, settings, opts, &dev, Some(&peer)))
                         .and_then(|summary| peer.finish::<B>().map(|()| summary));
                     if result.is_err() {
                         peer.abort::<B>();
@@ -525,7 +533,6 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     task: &T,
     model: T::Model,
     settings: &TrainSettings,
-    regularizer: Option<RegularizerConfig>,
     opts: &FitOptions,
     device: &B::Device,
     peer: Option<&Peer>,
@@ -534,10 +541,7 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     let run = &opts.run;
     let t = settings;
     let mut optim = optimizer_for::<B, T::Model>(&model, t);
-    let regularizer = match (regularizer, model.positions().seqpe()) {
-        (Some(cfg), Some(_)) => Some(SeqPeRegularizer::new(cfg, t.seed)),
-        _ => None,
-    };
+    let regularizer = position_regularizer(task, &model, t);
     let mut model = model;
     let mut state = FitState {
         step: 0,

@@ -28,9 +28,6 @@ pub struct TrainSettings {
     pub weight_decay: f32,
     /// Global-norm clip, applied separately to the main model and to the SeqPE encoder.
     pub grad_clip: f64,
-    /// Learning-rate multiplier of the SeqPE encoder group (reference: 1).
-    #[serde(default = "one")]
-    pub encoder_lr_scale: f64,
     /// Label smoothing of the task's cross-entropy (0 = none).
     #[serde(default)]
     pub label_smoothing: f64,
@@ -44,13 +41,10 @@ pub struct TrainSettings {
     /// Write a checkpoint every this many steps; 0 = only after the last step and at
     /// `--stop-after`.
     pub checkpoint_every: usize,
-    /// SeqPE regularizer sizes and weights (ignored by other encodings).
+    /// SeqPE regularizer sizes and weights and the encoder's learning-rate scale (ignored by
+    /// other encodings).
     #[serde(flatten)]
     pub regularizer: RegularizerSettings,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 impl TrainSettings {
@@ -70,7 +64,7 @@ impl TrainSettings {
     /// clipped at `grad_clip`, the encoder's learning rate scaled by `encoder_lr_scale`.
     pub fn optim(&self) -> OptimSettings {
         OptimSettings {
-            encoder_lr_scale: self.encoder_lr_scale,
+            encoder_lr_scale: self.regularizer.encoder_lr_scale,
             ..OptimSettings::clipped(self.weight_decay, self.grad_clip)
         }
     }

@@ -183,7 +183,6 @@ fn settings(steps: usize, eval_every: usize, checkpoint_every: usize) -> TrainSe
         decay: Decay::Linear,
         weight_decay: 0.01,
         grad_clip: 5.0,
-        encoder_lr_scale: 1.0,
         label_smoothing: 0.0,
         seed: 7,
         eval_every,
@@ -237,15 +236,12 @@ fn train_on(
         grid: PositionGrid::sequence(N),
         poison_at,
     };
-    let seqpe = SeqPeSettings::reference(16, 20_000, SeqPeInjection::AttnScalar);
     <B as Backend>::seed(&DEV, s.seed);
     let model = Toy::<B>::new(&DEV, dropout);
-    let reg = seqpe.regularizer(vec![N], 20_000, &s.regularizer);
     fit(
         &task,
         model,
         s,
-        Some(reg),
         &FitOptions {
             run,
             resume,

@@ -11,10 +11,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seqpe_core::{AttentionOptions, PeKind, PeTableCache, SeqPeRegularizer};
+use seqpe_core::{AttentionOptions, PeKind, PeTableCache};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::config::build;
-use seqpe_train::fit::{optimizer_for, train_step};
+use seqpe_train::fit::{optimizer_for, position_regularizer, train_step};
 use seqpe_train::Task;
 use serde::{Deserialize, Serialize};
 
@@ -118,13 +118,7 @@ fn bench_one<B: AutodiffBackend>(
     let mut model: Vit<B> = m.init(device)?;
     let params = model.num_params();
     let mut optim = optimizer_for::<B, Vit<B>>(&model, &cfg.train);
-    let mut reg = (m.pe == PeKind::SeqPe).then(|| {
-        SeqPeRegularizer::new(
-            m.seqpe
-                .regularizer(m.trained_extent(), m.seqpe_range(), &cfg.train.regularizer),
-            1,
-        )
-    });
+    let mut reg = position_regularizer(&task, &model, &cfg.train);
     let mut train_time = 0.0;
     for i in 0..=steps {
         let indices: Vec<usize> = (i * b..(i + 1) * b).collect();

@@ -119,7 +119,6 @@ impl VisionConfig {
             decay: Decay::Cosine,
             weight_decay: 0.05,
             grad_clip: 5.0,
-            encoder_lr_scale: 1.0,
             label_smoothing: 0.0,
             seed: 10086,
             eval_every: 100,

@@ -12,7 +12,7 @@ use anyhow::{anyhow, Result};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
-use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionContext, PositionGrid};
+use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionGrid};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::config::RunConfig;
 use seqpe_train::run::Session;
@@ -220,10 +220,6 @@ pub fn train<B: AutodiffBackend>(
     );
     B::seed(device, cfg.train.seed);
     let model: Vit<B> = m.init(device)?;
-    let regularizer = (m.pe == PeKind::SeqPe).then(|| {
-        m.seqpe
-            .regularizer(m.trained_extent(), m.seqpe_range(), &cfg.train.regularizer)
-    });
     let options = opts.session.fit_options("train-vit");
-    fit(&task, model, &cfg.train, regularizer, &options, device)
+    fit(&task, model, &cfg.train, &options, device)
 }

@@ -6,7 +6,7 @@ use common::*;
 
 use rand::SeedableRng;
 use seqpe_core::digits::DigitTokenizer;
-use seqpe_core::{PeTableCache, SeqPeRegularizer};
+use seqpe_core::{PeTableCache, PositionGrid, SeqPeRegularizer};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::fit::{optimizer_for, train_step};
 use seqpe_train::Task;
@@ -158,15 +158,30 @@ fn digit_layout_matches_the_reference() {
         e1.tokenizer.encode(&g1.flat_positions()[11..12]).unwrap(),
         vec![0, 0, 1, 1]
     );
-    // the regularizers use the trained range per axis and the 7×7 window
+    // the regularizers use the trained range per axis and the 7×7 window (after the CLS)
     let c = tiny_config(PeKind::SeqPe, 1);
     let m = &c.model;
-    let r = m
-        .seqpe
-        .regularizer(m.trained_extent(), m.seqpe_range(), &c.train.regularizer);
+    let model: Vit<Flex> = m.init(&DEV).unwrap();
+    let grid = PositionGrid::new(1, m.trained_extent());
+    let r = SeqPeRegularizer::for_encoding(&model.positions, &grid, &c.train.regularizer, 1)
+        .expect("SeqPE has regularizers")
+        .config;
     assert_eq!(
         (r.main.window.clone(), r.main.max_per_axis),
         (vec![7, 7], 20)
+    );
+    // with the flat index, the range is the square of the per-axis one
+    let mut c1 = c.clone();
+    c1.model.dims = 1;
+    let m1: Vit<Flex> = c1.model.init(&DEV).unwrap();
+    let r1 = SeqPeRegularizer::for_encoding(&m1.positions, &grid, &c1.train.regularizer, 1)
+        .unwrap()
+        .config;
+    assert_eq!(r1.main.max_per_axis, 400);
+    // encodings without a training loss have no regularizer
+    let ape: Vit<Flex> = tiny_config(PeKind::Learned, 1).model.init(&DEV).unwrap();
+    assert!(
+        SeqPeRegularizer::for_encoding(&ape.positions, &grid, &c.train.regularizer, 1).is_none()
     );
 }
 
@@ -179,13 +194,9 @@ fn train_on_fixed_images(pe: PeKind, set: &ImageSet, steps: usize) -> (f64, f64,
     let m = &cfg.model;
     let mut model: Vit<AD> = m.init(&DEV).unwrap();
     let mut optim = optimizer_for::<AD, Vit<AD>>(&model, &cfg.train);
-    let mut reg = (pe == PeKind::SeqPe).then(|| {
-        SeqPeRegularizer::new(
-            m.seqpe
-                .regularizer(m.trained_extent(), m.seqpe_range(), &cfg.train.regularizer),
-            5,
-        )
-    });
+    let grid = PositionGrid::new(1, m.trained_extent());
+    let mut reg =
+        SeqPeRegularizer::for_encoding(&model.positions, &grid, &cfg.train.regularizer, 5);
     let batcher = Batcher::new(vec![0.3], vec![0.4]);
     let no_aug = Augment {
         crop_padding: 0,

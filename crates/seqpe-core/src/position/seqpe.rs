@@ -84,6 +84,10 @@ pub struct SeqPeConfig {
     /// Multiplies the `attn_scalar` term `p_q·p_k` (the reference's `seqpe_scalar_scale`, 1.0).
     #[config(default = 1.0)]
     pub scalar_scale: f64,
+    /// The trained range per coordinate (`pe_max_position`), over which the regularizers sample
+    /// positions (`None`: every position the digits can write, `10^max_digits`).
+    #[config(default = "None")]
+    pub trained_range: Option<usize>,
 }
 
 impl SeqPeConfig {
@@ -130,6 +134,9 @@ impl SeqPeConfig {
             injection: self.injection,
             n_heads,
             scalar_scale: self.scalar_scale,
+            trained_range: self
+                .trained_range
+                .unwrap_or_else(|| crate::digits::BASE.pow(self.encoder.max_digits as u32)),
         }
     }
 }
@@ -218,28 +225,7 @@ impl SeqPeSettings {
             .with_qk_bias(self.qk_bias)
             .with_scalar_scale(self.scalar_scale)
             .with_init_std(std_for(model_width))
-    }
-
-    /// The encoder's head-chunk count for the distillation loss (`pe_embed_dim / 64`).
-    pub fn distill_chunks(&self) -> usize {
-        (self.d_model / 64).max(1)
-    }
-
-    /// The regularizers of a main model trained on `window` (`[block]`, `[rows, cols]`) whose
-    /// coordinates range over `0..range` (see [`Self::config`]), with the given sizes.
-    pub fn regularizer(
-        &self,
-        window: Vec<usize>,
-        range: usize,
-        sizes: &crate::training::RegularizerSettings,
-    ) -> crate::training::RegularizerConfig {
-        crate::training::RegularizerConfig::new(
-            window,
-            range,
-            max_digits_for(range),
-            self.distill_chunks(),
-            sizes,
-        )
+            .with_trained_range(Some(range))
     }
 }
 
@@ -255,9 +241,17 @@ pub struct SeqPePositions<B: Backend> {
     pub n_heads: usize,
     /// Multiplies the `attn_scalar` term.
     pub scalar_scale: f64,
+    /// The trained range per coordinate: the regularizers sample positions in `0..trained_range`
+    /// ([`crate::SeqPeRegularizer::for_encoding`]).
+    pub trained_range: usize,
 }
 
 impl<B: Backend> SeqPePositions<B> {
+    /// The distillation loss's head chunks: the encoder width / 64 (`pe_embed_dim / 64`).
+    pub fn distill_chunks(&self) -> usize {
+        (self.encoder.d_model() / 64).max(1)
+    }
+
     /// Encoder output for the grid positions, `[groups * grid_len, out_dim]`.
     pub fn table(&self, grid: &PositionGrid) -> Result<Tensor<B, 2>, PositionError> {
         Ok(self.encoder.encode_chunked(&grid.flat_positions(), 4096)?)

@@ -1,0 +1,363 @@
+//! The result pages (`text.md`, `vision.md`, `qa.md`) rendered from fixed, made-up finished runs
+//! and evaluations, compared with the pages checked in under `tests/expected/`. Those pages were
+//! written by the report code *before* the reports were moved onto the one report runner, so a
+//! refactor of the reports that changes a number, a label or a sentence fails here. The date,
+//! the machine and the temporary folder are replaced by placeholders before comparing.
+//!
+//! After an intended change of a page, `SEQPE_BLESS=1 cargo test -p seqpe-cli --test
+//! report_pages` rewrites the expected pages; review their diff before committing it.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::Flex;
+use burn::tensor::backend::Backend;
+use seqpe_core::PeKind;
+use seqpe_train::run::{save_model, RunDir};
+use seqpe_train::FitSummary;
+
+type B = Flex;
+
+fn summary(steps: usize, seconds: f64, best: f64, unit: &str) -> FitSummary {
+    FitSummary {
+        steps,
+        final_loss: 2.5,
+        metric: "valid".into(),
+        best_valid: Some(best),
+        last_valid: Some(best * 1.01),
+        seconds,
+        total_seconds: seconds,
+        unit: unit.into(),
+        per_second: 1000.0 / seconds,
+        train_examples: 5000,
+        epochs: 1.5,
+        backend: "Autodiff<Flex>".into(),
+    }
+}
+
+/// A run folder with a `metrics.jsonl` of regularizer steps (SeqPE) and one validation line with
+/// position-table statistics.
+fn run_folder(root: &Path, name: &str, seqpe: bool, table: Option<(f64, f64)>) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lines = String::new();
+    for step in 1..=100 {
+        let mut v = serde_json::json!({"step": step, "loss": 3.0 - step as f64 / 100.0});
+        if seqpe {
+            v["contrastive"] = (2.0 - step as f64 / 200.0).into();
+            v["distill"] = (0.01 / step as f64).into();
+            v["ranking_acc"] = (step as f64 / 120.0).into();
+        }
+        lines += &format!("{v}\n");
+    }
+    if let Some((cos, rank)) = table {
+        lines += &format!(
+            "{}\n",
+            serde_json::json!({"step": 100, "pe_mean_cos": cos, "pe_effective_rank": rank})
+        );
+    }
+    std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+    dir
+}
+
+/// The page with this run's date, machine and folder replaced by placeholders.
+fn normalised(page: &str, tmp: &Path) -> String {
+    page.replace(&seqpe_cli::report::today(), "DATE")
+        .replace(&seqpe_cli::report::machine(), "MACHINE")
+        .replace(&tmp.display().to_string(), "TMP")
+}
+
+fn check(name: &str, page: &str) {
+    let expected = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    if std::env::var_os("SEQPE_BLESS").is_some() {
+        std::fs::create_dir_all(expected.parent().unwrap()).unwrap();
+        std::fs::write(&expected, page).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&expected)
+        .unwrap_or_else(|e| panic!("{}: {e}", expected.display()));
+    if want != page {
+        let (w, p): (Vec<&str>, Vec<&str>) = (want.lines().collect(), page.lines().collect());
+        let first = (0..w.len().max(p.len()))
+            .find(|&i| w.get(i) != p.get(i))
+            .unwrap_or(0);
+        panic!(
+            "{name} differs from {} at line {}:\n expected: {:?}\n rendered: {:?}",
+            expected.display(),
+            first + 1,
+            w.get(first),
+            p.get(first)
+        );
+    }
+}
+
+/// Made-up perplexities: a method's value at length index `i`.
+fn ppl(pe: PeKind, i: usize) -> f64 {
+    let base = match pe {
+        PeKind::SeqPe => 120.0,
+        PeKind::Learned => 130.0,
+        PeKind::Rope => 110.0,
+        _ => 125.0,
+    };
+    base + (i * i) as f64 * if pe == PeKind::Learned { 9.5 } else { 1.25 }
+}
+
+fn text_results(tmp: &Path) -> Vec<seqpe_cli::report_text::MethodResult> {
+    use seqpe_text::eval::{EvalReport, LengthResult};
+    let pes = [PeKind::SeqPe, PeKind::Learned, PeKind::Rope, PeKind::None];
+    pes.iter()
+        .map(|&pe| {
+            let run = run_folder(
+                tmp,
+                &format!("report-text-small-{pe}"),
+                pe == PeKind::SeqPe,
+                matches!(pe, PeKind::SeqPe | PeKind::Learned).then_some((-0.004, 3.5)),
+            );
+            let results = (0..4)
+                .map(|i| LengthResult {
+                    length: 128 << i,
+                    chunks: 10,
+                    tokens: 5000,
+                    words: 4000,
+                    token_ppl: ppl(pe, i),
+                    word_ppl: ppl(pe, i) * 1.5,
+                })
+                .collect();
+            seqpe_cli::report_text::MethodResult {
+                pe,
+                run: run.clone(),
+                train: summary(2000, 1500.0 + ppl(pe, 0), ppl(pe, 0) + 5.0, "tokens"),
+                eval: EvalReport {
+                    run,
+                    pe,
+                    corpus: "default".into(),
+                    corpus_description: "the test corpus".into(),
+                    split: "test".into(),
+                    train_length: 128,
+                    results,
+                    pe_tables_built: 4,
+                },
+                eval_seconds: 12.0,
+                reused: pe != PeKind::None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_text_page_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = text_results(tmp.path());
+    let mut base = seqpe_text::config::TextConfig::preset("small").unwrap();
+    base.model.vocab_size = 4000;
+    let plan = seqpe_cli::report_text::ReportPlan {
+        base,
+        pes: results.iter().map(|r| r.pe).collect(),
+        factors: vec![1, 2, 4, 8],
+        runs: tmp.path().to_path_buf(),
+        prefix: "report-text-small".into(),
+        corpus: seqpe_text::eval::CorpusSource::Dir(PathBuf::from("corpus")),
+        retrain: false,
+    };
+    let out = tmp.path().join("out");
+    let path = seqpe_cli::report_text::write_report(
+        &results,
+        &plan,
+        &out,
+        "cargo xtask report-text",
+        "flex",
+    )
+    .unwrap();
+    let page = std::fs::read_to_string(path).unwrap();
+    check("text.md", &normalised(&page, tmp.path()));
+    assert!(out.join("text_ppl.png").is_file());
+    assert!(out.join("text_regularizers.png").is_file());
+}
+
+#[cfg(feature = "vision")]
+#[test]
+fn the_vision_page_is_unchanged() {
+    use seqpe_cli::report_vision::{write_report, Method, MethodResult, ReportPlan, Section};
+    use seqpe_vision::config::VisionConfig;
+    use seqpe_vision::eval::{EvalReport, SizeResult};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let base = VisionConfig::preset("tiny").unwrap();
+    let methods = [
+        Method {
+            pe: PeKind::SeqPe,
+            dims: 2,
+        },
+        Method {
+            pe: PeKind::Learned,
+            dims: 2,
+        },
+        Method {
+            pe: PeKind::Rope2d,
+            dims: 2,
+        },
+        Method {
+            pe: PeKind::None,
+            dims: 2,
+        },
+        Method {
+            pe: PeKind::SeqPe,
+            dims: 1,
+        },
+    ];
+    let sizes = [28usize, 40, 56];
+    let results: Vec<MethodResult> = methods
+        .iter()
+        .enumerate()
+        .map(|(k, m)| {
+            let name = seqpe_cli::report_vision::run_folder_name("tiny", m.pe, m.dims);
+            let has_table = matches!(m.pe, PeKind::SeqPe | PeKind::Learned);
+            let run = run_folder(
+                tmp.path(),
+                &name,
+                m.pe == PeKind::SeqPe,
+                has_table.then_some((-0.02, 1.7)),
+            );
+            if has_table && m.dims == 2 {
+                // the similarity panels load these runs' weights (made here, seeded)
+                let mut cfg = base.clone();
+                cfg.model.pe = m.pe;
+                cfg.model.dims = m.dims;
+                seqpe_train::checkpoint::write_json(&run.join("config.json"), &cfg).unwrap();
+                B::seed(&Default::default(), 7 + k as u64);
+                let model = cfg.model.init::<B>(&Default::default()).unwrap();
+                let best = RunDir::new(&run).best();
+                std::fs::create_dir_all(&best).unwrap();
+                save_model(&model, &best).unwrap();
+            }
+            let top1 = |i: usize| 0.85 - 0.1 * i as f64 * (1.0 + k as f64 / 4.0);
+            MethodResult {
+                method: m.clone(),
+                run: run.clone(),
+                train: summary(600, 300.0 + 10.0 * k as f64, top1(0) - 0.01, "images"),
+                eval: EvalReport {
+                    run,
+                    pe: m.pe,
+                    dims: m.dims,
+                    train_size: 28,
+                    patch: 4,
+                    split: "test".into(),
+                    test_split_images: 10000,
+                    results: sizes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &s)| SizeResult {
+                            size: s,
+                            grid: s / 4,
+                            images: 1000,
+                            top1: top1(i),
+                            seconds: 2.0,
+                        })
+                        .collect(),
+                    pe_tables_built: 3,
+                },
+                eval_seconds: 6.0,
+                reused: true,
+            }
+        })
+        .collect();
+    let plan = ReportPlan {
+        base,
+        methods: methods.to_vec(),
+        sizes: sizes.to_vec(),
+        test_images: 1000,
+        runs: tmp.path().to_path_buf(),
+        source: seqpe_vision::data::ImageSource::Idx(PathBuf::from("images")),
+        retrain: false,
+    };
+    let out = tmp.path().join("out");
+    let (path, pngs) = write_report::<B>(
+        &[Section { plan, results }],
+        &out,
+        "cargo xtask report-vision --presets tiny",
+        "flex",
+        42.0,
+        &Default::default(),
+    )
+    .unwrap();
+    let page = std::fs::read_to_string(path).unwrap();
+    check("vision.md", &normalised(&page, tmp.path()));
+    assert!(pngs.iter().all(|p| p.is_file()), "{pngs:?}");
+}
+
+#[test]
+fn the_qa_page_is_unchanged() {
+    use seqpe_qa::eval::{LengthScore, QaEvalReport, Sample};
+    let tmp = tempfile::tempdir().unwrap();
+    let pes = [PeKind::SeqPe, PeKind::Learned, PeKind::Alibi];
+    let results: Vec<seqpe_cli::qa_cmd::QaResult> = pes
+        .iter()
+        .enumerate()
+        .map(|(k, &pe)| {
+            let run = run_folder(tmp.path(), &format!("qa-small-{pe}"), false, None);
+            let mut cfg = seqpe_qa::config::QaConfig::preset("small").unwrap();
+            cfg.model.pe = pe;
+            cfg.from = PathBuf::from(format!("runs/report-text-small-{pe}"));
+            seqpe_train::checkpoint::write_json(&run.join("config.json"), &cfg).unwrap();
+            let length = cfg.qa.length;
+            let results = [1usize, 2, 4]
+                .iter()
+                .map(|&f| LengthScore {
+                    factor: f,
+                    target_tokens: f * length,
+                    items: 50,
+                    mean_prompt_tokens: (f * length) as f64 - 3.5,
+                    lenient_em: 2.0 + k as f64 - f as f64 * 0.5,
+                    strict_em: 1.0 + k as f64 * 0.5,
+                    answer_ppl: 60.0 + 3.0 * k as f64 + f as f64,
+                    baseline_frequent_answer: Some(1.5),
+                    baseline_context_word: Some(2.5),
+                    seconds: 4.0,
+                })
+                .collect();
+            seqpe_cli::qa_cmd::QaResult {
+                pe,
+                run: run.clone(),
+                train: summary(600, 500.0 + k as f64, 60.0 + k as f64, "tokens"),
+                eval: QaEvalReport {
+                    run,
+                    pe,
+                    length,
+                    cached_scalar: Default::default(),
+                    data: "cloze".into(),
+                    results,
+                    samples: vec![Sample {
+                        factor: 1,
+                        id: "q1".into(),
+                        answers: vec!["Emma".into()],
+                        output: " Emma".into(),
+                    }],
+                },
+                reused: k > 0,
+            }
+        })
+        .collect();
+    let out = tmp.path().join("out");
+    let args = seqpe_cli::qa_cmd::ReportArgs {
+        preset: "small".into(),
+        pes: vec![],
+        text_preset: "small".into(),
+        limit: 0,
+        common: seqpe_cli::args::ReportRuns {
+            overrides: vec![],
+            runs: tmp.path().to_path_buf(),
+            out: out.clone(),
+            retrain: false,
+        },
+        corpus: seqpe_cli::args::CorpusArgs {
+            corpus: Some(PathBuf::from("corpus")),
+            data_dir: None,
+        },
+    };
+    let path =
+        seqpe_cli::qa_cmd::write_report(&results, &args, "cargo xtask report-qa", "flex", 17.0)
+            .unwrap();
+    let page = std::fs::read_to_string(path).unwrap();
+    check("qa.md", &normalised(&page, tmp.path()));
+}
