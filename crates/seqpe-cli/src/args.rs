@@ -93,7 +93,8 @@ impl RunArgs {
     }
 }
 
-/// Position encodings offered for text.
+/// Position encodings offered for text (every one is a default of the commands that compare
+/// encodings, so this list is where the set is stated).
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextPe {
     /// SeqPE (the GPT recipe: `attn_scalar`).
@@ -110,6 +111,24 @@ pub enum TextPe {
     Nope,
 }
 
+/// The command-line name of a choice (`rope-mixed`), for clap's defaults and messages.
+fn value_name<T: ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
+impl std::fmt::Display for TextPe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&value_name(self))
+    }
+}
+
+impl std::fmt::Display for VisionPe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&value_name(self))
+    }
+}
+
 impl From<TextPe> for PeKind {
     fn from(p: TextPe) -> Self {
         match p {
@@ -123,7 +142,7 @@ impl From<TextPe> for PeKind {
     }
 }
 
-/// Position encodings offered for images.
+/// Position encodings offered for images (as [`TextPe`], the list is the default set).
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VisionPe {
     /// SeqPE (the ViT recipe: `attn_mul`, per-layer q/k projections).
@@ -366,4 +385,8 @@ pub struct ReportRuns {
     /// Train again even when a finished run with the same settings exists.
     #[arg(long)]
     pub retrain: bool,
+    /// Seeds per method: seed 1 is the preset's `train.seed` (folder `<name>`), seed k ≥ 2
+    /// trains with `train.seed = k` (folder `<name>-seed<k>`); tables show mean ± sd.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
 }

@@ -73,7 +73,7 @@ enum Command {
     /// Exact match and answer perplexity of a QA run at 1×–16× its fine-tuning length.
     EvalQa(qa_cmd::EvalArgs),
     /// Fine-tune every encoding's text run on QA, evaluate, write docs/results/qa.md and a plot.
-    ReportQa(qa_cmd::ReportArgs),
+    ReportQa(seqpe_cli::report_qa::ReportArgs),
     /// Continue a prompt greedily with a text or QA run (key/value cache).
     Generate(qa_cmd::GenerateArgs),
     /// Fetch the text data if needed, train tiny SeqPE and APE GPTs, compare them at 1×–8× length.
@@ -98,6 +98,18 @@ enum Command {
     #[cfg(feature = "vision")]
     /// Train and evaluate every PE method on images; write docs/results/vision.md and plots.
     ReportVision(vision_cmd::ReportArgs),
+    #[cfg(feature = "vision")]
+    /// Train one position probe (copy, reverse: GPT; relative, quadrant: ViT) with one encoding.
+    TrainProbe(seqpe_cli::probe_cmd::TrainArgs),
+    #[cfg(feature = "vision")]
+    /// Evaluate a probe run beyond its training length or grid (greedy answers / top-1).
+    EvalProbe(seqpe_cli::probe_cmd::EvalArgs),
+    #[cfg(feature = "vision")]
+    /// Write a probe's training and test examples as JSON lines (for scripts/probe_twin.py).
+    ProbeData(seqpe_cli::probe_cmd::DataArgs),
+    #[cfg(feature = "vision")]
+    /// Every probe × encoding × seed; write docs/results/probes.md and its plots.
+    ReportProbes(seqpe_cli::report_probes::ReportArgs),
 }
 
 fn run(cli: Cli) -> Result<bool> {
@@ -136,7 +148,7 @@ fn run(cli: Cli) -> Result<bool> {
             )
         }),
         Command::ReportQa(args) => with_backend!(cli.backend, |B, device| {
-            qa_cmd::report::<B>(args, &device, cli.backend.name())
+            seqpe_cli::report_qa::report::<B>(args, &device, cli.backend.name())
         }),
         Command::Generate(args) => with_backend!(cli.backend, |B, device| {
             qa_cmd::generate::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
@@ -175,6 +187,22 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(feature = "vision")]
         Command::ReportVision(args) => with_backend!(cli.backend, |B, device| {
             vision_cmd::report::<B>(args, &device, cli.backend.name())
+        }),
+        #[cfg(feature = "vision")]
+        Command::TrainProbe(args) => with_backend!(cli.backend, |B, device| {
+            seqpe_cli::probe_cmd::train::<B>(args, &device)
+        }),
+        #[cfg(feature = "vision")]
+        Command::EvalProbe(args) => with_backend!(cli.backend, |B, device| {
+            seqpe_cli::probe_cmd::eval::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
+                args, &device,
+            )
+        }),
+        #[cfg(feature = "vision")]
+        Command::ProbeData(args) => seqpe_cli::probe_cmd::data(args),
+        #[cfg(feature = "vision")]
+        Command::ReportProbes(args) => with_backend!(cli.backend, |B, device| {
+            seqpe_cli::report_probes::report::<B>(args, &device, cli.backend.name())
         }),
         Command::CheckReference {
             files,

@@ -36,10 +36,23 @@ fn fonts_ready() -> bool {
     })
 }
 
-/// One line of a chart.
+/// One line of a chart, with an optional band around it.
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// `(low, high)` at each point (e.g. mean ± sd over seeds), shaded; empty: no band.
+    pub band: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A line without a band.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            band: Vec::new(),
+        }
+    }
 }
 
 const PALETTE: [RGBColor; 8] = [
@@ -67,7 +80,14 @@ pub fn line_chart(
     let text = fonts_ready();
     let all: Vec<(f64, f64)> = series
         .iter()
-        .flat_map(|s| s.points.iter().copied())
+        .flat_map(|s| {
+            let band = s
+                .points
+                .iter()
+                .zip(&s.band)
+                .flat_map(|(p, b)| [(p.0, b.0), (p.0, b.1)]);
+            s.points.iter().copied().chain(band)
+        })
         .collect();
     if all.is_empty() {
         return Err(anyhow!("no points to plot"));
@@ -126,6 +146,24 @@ pub fn line_chart(
     }
     for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        if s.band.len() == s.points.len() && !s.band.is_empty() {
+            // the band: low edge left to right, then the high edge back
+            let low = s
+                .points
+                .iter()
+                .zip(&s.band)
+                .map(|(p, b)| (fx(p.0), fy(b.0)));
+            let high = s
+                .points
+                .iter()
+                .zip(&s.band)
+                .rev()
+                .map(|(p, b)| (fx(p.0), fy(b.1)));
+            chart.draw_series(std::iter::once(Polygon::new(
+                low.chain(high).collect::<Vec<_>>(),
+                color.mix(0.15).filled(),
+            )))?;
+        }
         let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (fx(x), fy(y))).collect();
         let line = chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?;
         if text {
@@ -199,11 +237,14 @@ mod tests {
     fn charts_are_written() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let s = vec![Series {
-            name: "a".into(),
-            points: vec![(64.0, 30.0), (128.0, 40.0), (2048.0, 400.0)],
-        }];
+        let mut s = vec![Series::line(
+            "a",
+            vec![(64.0, 30.0), (128.0, 40.0), (2048.0, 400.0)],
+        )];
         line_chart(&dir.join("l.png"), "t", "x", "y", &s, true, true).unwrap();
+        s[0].band = vec![(25.0, 35.0), (30.0, 50.0), (300.0, 500.0)];
+        line_chart(&dir.join("b.png"), "t", "x", "y", &s, true, true).unwrap();
+        assert_eq!(&std::fs::read(dir.join("b.png")).unwrap()[1..4], b"PNG");
         heatmaps(
             &dir.join("h.png"),
             &[Heatmap {

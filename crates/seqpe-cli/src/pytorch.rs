@@ -133,7 +133,7 @@ pub fn torch_device(backend: &str) -> &'static str {
 pub struct ComparisonRow {
     /// The configuration (preset) compared; the caller fills it in.
     pub config: String,
-    pub pe: String,
+    pub pe: PeKind,
     pub backend: String,
     pub torch_device: String,
     pub unit: String,
@@ -198,7 +198,7 @@ pub fn compare(
         eprintln!("{pe}: ours {a:?}, pytorch {b:?}");
         rows.push(ComparisonRow {
             config: String::new(),
-            pe: pe.name().into(),
+            pe,
             backend: backend.into(),
             torch_device: device.into(),
             unit: unit.into(),
@@ -216,7 +216,7 @@ pub fn compare(
             r.pe, r.ours_median, r.pytorch_median, r.ratio
         );
     }
-    let find = |k: PeKind| rows.iter().find(|r| r.pe == k.name());
+    let find = |k: PeKind| rows.iter().find(|r| r.pe == k);
     if let (Some(s), Some(l)) = (find(PeKind::SeqPe), find(PeKind::Learned)) {
         println!(
             "SeqPE / APE: ours {:.2}, PyTorch {:.2}",

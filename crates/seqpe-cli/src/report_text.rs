@@ -1,23 +1,23 @@
-//! `report-text` and `demo`: one run per position encoding, evaluated at multiples of the training
-//! length, written as a markdown table and a perplexity-vs-length plot.
+//! `report-text` and `demo`: one run per position encoding and seed (through the one report
+//! runner, [`crate::report::run_plan`]), evaluated at multiples of the training length, written as
+//! markdown tables (mean ± sd over the seeds) and a perplexity-vs-length plot.
 
-use seqpe_train::Session;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
-use seqpe_text::eval::{evaluate_run, CorpusSource, EvalReport};
+use seqpe_text::eval::{evaluate_run, CorpusSource, EvalReport, LengthResult};
 use seqpe_text::train::{train, TrainOptions};
-use seqpe_train::run::RunDir;
+use seqpe_train::run::{RunDir, Session};
 use seqpe_train::FitSummary;
 
-use crate::plot::{line_chart, Series};
+use crate::plot::line_chart;
 use crate::report::{
-    cached_result, ensure_trained, last_table_stats, machine, markdown_table, regularizer_chart,
-    seqpe_against, today, Better, SEQPE_ONLY_KEYS,
+    against_legend, against_section, best_valid_cell, machine, markdown_table, regularizer_chart,
+    runs_table, seeds_of, seeds_sentence, spread_rows, spread_series, table_stats_cell, today,
+    Better, Experiment, Outcome, Plan, Seed, Spread,
 };
 
 /// What to compare.
@@ -27,172 +27,162 @@ pub struct ReportPlan {
     pub pes: Vec<PeKind>,
     /// Evaluation lengths as multiples of the training length.
     pub factors: Vec<usize>,
-    /// Run folders are `<runs>/<prefix>-<pe>`.
+    /// Run folders are `<runs>/<prefix>-<pe>[-seed<k>]`.
     pub runs: PathBuf,
     pub prefix: String,
     pub corpus: CorpusSource,
     /// Train again even when a finished run exists.
     pub retrain: bool,
+    /// Seeds per encoding (see [`Seed`]).
+    pub seeds: usize,
 }
 
-/// One method's outcome.
-#[derive(Debug, Clone)]
-pub struct MethodResult {
-    pub pe: PeKind,
-    pub run: PathBuf,
-    pub train: FitSummary,
-    pub eval: EvalReport,
-    pub eval_seconds: f64,
-    pub reused: bool,
+impl ReportPlan {
+    /// The evaluation lengths in tokens.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.factors
+            .iter()
+            .map(|f| f * self.base.model.block_size)
+            .collect()
+    }
 }
 
-/// The fields of a text config that do not matter for a method (so its run is reused when only
-/// they differ).
-fn ignored_keys(pe: PeKind) -> Vec<&'static str> {
-    let mut keys = vec!["model.vocab_size"];
-    if pe != PeKind::SeqPe {
-        keys.extend(SEQPE_ONLY_KEYS);
-    }
-    if pe != PeKind::Alibi {
-        keys.push("model.alibi_form");
-    }
-    if pe != PeKind::Rope {
-        keys.push("model.rope_base");
-    }
-    keys
+/// One encoding and seed of the page.
+pub type MethodResult = Outcome<PeKind, EvalReport>;
+
+/// Language modelling as an [`Experiment`]: a GPT per encoding, test perplexity at each length.
+struct TextExperiment<'a> {
+    plan: &'a ReportPlan,
+    lengths: Vec<usize>,
 }
 
-/// Trains (or reuses / resumes) and evaluates every method of the plan.
+impl<B: AutodiffBackend> Experiment<B> for TextExperiment<'_> {
+    type Method = PeKind;
+    type Config = TextConfig;
+    type Eval = EvalReport;
+
+    fn config(&self, pe: &PeKind, _seed: Seed) -> Result<TextConfig> {
+        let mut cfg = self.plan.base.clone();
+        cfg.model.pe = *pe;
+        Ok(cfg)
+    }
+
+    fn folder(&self, pe: &PeKind) -> String {
+        format!("{}-{pe}", self.plan.prefix)
+    }
+
+    fn ignored_keys(&self) -> Vec<String> {
+        vec!["model.vocab_size".into()]
+    }
+
+    fn train(&self, cfg: TextConfig, session: Session, device: &B::Device) -> Result<FitSummary> {
+        let opts = TrainOptions {
+            session,
+            corpus: self.plan.corpus.clone(),
+            tokenizer: None,
+        };
+        train::<B>(cfg, &opts, device)
+    }
+
+    fn eval_file(&self, run: &RunDir) -> PathBuf {
+        run.file(&format!("eval-{}-test.json", self.plan.corpus.label()))
+    }
+
+    fn eval_is_current(&self, e: &EvalReport) -> bool {
+        e.results.iter().map(|r| r.length).collect::<Vec<_>>() == self.lengths
+    }
+
+    fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<EvalReport> {
+        evaluate_run::<B::InnerBackend>(&run.root, &self.lengths, "test", &self.plan.corpus, device)
+    }
+}
+
+/// Trains (or reuses / resumes) and evaluates every encoding of the plan for every seed.
 pub fn run_plan<B: AutodiffBackend>(
     plan: &ReportPlan,
     device: &B::Device,
 ) -> Result<Vec<MethodResult>> {
-    let lengths: Vec<usize> = plan
-        .factors
-        .iter()
-        .map(|f| f * plan.base.model.block_size)
-        .collect();
-    let mut out = Vec::new();
-    for &pe in &plan.pes {
-        let mut cfg = plan.base.clone();
-        cfg.model.pe = pe;
-        let run = RunDir::new(plan.runs.join(format!("{}-{pe}", plan.prefix)));
-        let (summary, reused) = ensure_trained(
-            &run,
-            &cfg,
-            cfg.train.steps,
-            &ignored_keys(pe),
-            plan.retrain,
-            |resume| {
-                let opts = TrainOptions {
-                    session: Session {
-                        resume,
-                        ..Session::fresh(&run.root)
-                    },
-                    corpus: plan.corpus.clone(),
-                    tokenizer: None,
-                };
-                train::<B>(cfg.clone(), &opts, device)
-            },
-        )?;
-        let eval_path = run.file(&format!("eval-{}-test.json", plan.corpus.label()));
-        let cached = cached_result(&run, &eval_path, |e: &EvalReport| {
-            e.results.iter().map(|r| r.length).collect::<Vec<_>>() == lengths
-        });
-        let (eval, eval_seconds) = match cached {
-            Some(e) => {
-                eprintln!("reusing {}", eval_path.display());
-                (e, 0.0)
-            }
-            None => {
-                eprintln!("evaluating {pe} at {lengths:?}");
-                let t = Instant::now();
-                let e = evaluate_run::<B::InnerBackend>(
-                    &run.root,
-                    &lengths,
-                    "test",
-                    &plan.corpus,
-                    device,
-                )?;
-                seqpe_train::checkpoint::write_json(&eval_path, &e)?;
-                (e, t.elapsed().as_secs_f64())
-            }
-        };
-        out.push(MethodResult {
-            pe,
-            run: run.root.clone(),
-            train: summary,
-            eval,
-            eval_seconds,
-            reused,
-        });
-    }
-    Ok(out)
+    let experiment = TextExperiment {
+        plan,
+        lengths: plan.lengths(),
+    };
+    let runner = Plan {
+        methods: plan.pes.clone(),
+        seeds: Seed::first(plan.seeds),
+        runs: plan.runs.clone(),
+        retrain: plan.retrain,
+    };
+    crate::report::run_plan::<B, _>(&experiment, &runner, device)
 }
 
-/// The perplexity table (rows: methods; columns: lengths).
+/// The evaluated lengths (and the training length) of the page: the first outcome's.
+fn lengths(results: &[MethodResult]) -> (Vec<usize>, usize) {
+    results.first().map_or((vec![], 1), |m| {
+        (
+            m.eval.results.iter().map(|r| r.length).collect(),
+            m.eval.train_length,
+        )
+    })
+}
+
+fn at(e: &EvalReport, n: usize) -> Option<&LengthResult> {
+    e.results.iter().find(|r| r.length == n)
+}
+
+/// The perplexity table (rows: encodings; columns: lengths; mean ± sd over the seeds).
 pub fn ppl_table(results: &[MethodResult], word: bool) -> String {
-    let Some(first) = results.first() else {
+    let (lengths, train_len) = lengths(results);
+    if results.is_empty() {
         return String::new();
-    };
-    let train_len = first.eval.train_length;
+    }
     let mut header = vec!["PE".to_string()];
-    header.extend(
-        first
-            .eval
-            .results
-            .iter()
-            .map(|r| format!("{} ({}×)", r.length, r.length / train_len)),
-    );
+    header.extend(lengths.iter().map(|n| format!("{n} ({}×)", n / train_len)));
     header.push("last / 1×".into());
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|m| {
-            let v =
-                |r: &seqpe_text::eval::LengthResult| if word { r.word_ppl } else { r.token_ppl };
-            let mut row = vec![m.pe.to_string()];
-            row.extend(m.eval.results.iter().map(|r| format!("{:.2}", v(r))));
-            row.push(match (m.eval.results.first(), m.eval.results.last()) {
-                (Some(a), Some(b)) => format!("{:+.1}%", 100.0 * (v(b) / v(a) - 1.0)),
-                _ => "-".into(),
-            });
+    let value =
+        |e: &EvalReport, n: usize| at(e, n).map(|r| if word { r.word_ppl } else { r.token_ppl });
+    let rows: Vec<Vec<String>> = spread_rows(results, &lengths, value)
+        .into_iter()
+        .map(|(pe, cells)| {
+            let mut row = vec![pe.to_string()];
+            row.extend(cells.iter().map(|c| c.map_or("-".into(), |s| s.show(2))));
+            row.push(
+                match (
+                    cells.first().copied().flatten(),
+                    cells.last().copied().flatten(),
+                ) {
+                    (Some(a), Some(b)) => format!("{:+.1}%", 100.0 * (b.mean / a.mean - 1.0)),
+                    _ => "-".into(),
+                },
+            );
             row
         })
         .collect();
     markdown_table(&header, &rows)
 }
 
-/// SeqPE's test token perplexity minus every baseline's at each length, with where it wins and
-/// loses (empty without a SeqPE run).
+/// SeqPE's test token perplexity minus every baseline's at each length, with where it wins,
+/// loses and ties (empty without a SeqPE run).
 pub fn against_baselines(results: &[MethodResult]) -> String {
-    let Some(seqpe) = results.iter().find(|m| m.pe == PeKind::SeqPe) else {
+    let (lengths, train_len) = lengths(results);
+    let rows = spread_rows(results, &lengths, |e, n| at(e, n).map(|r| r.token_ppl));
+    let Some(seqpe) = rows.iter().find(|r| r.0 == PeKind::SeqPe) else {
         return String::new();
     };
-    let train_len = seqpe.eval.train_length;
-    let lengths: Vec<(usize, String)> = seqpe
-        .eval
-        .results
+    let others: Vec<(String, Vec<Option<Spread>>)> = rows
         .iter()
-        .map(|r| {
-            (
-                r.length,
-                format!("{} ({}×)", r.length, r.length / train_len),
-            )
-        })
+        .filter(|r| r.0 != PeKind::SeqPe)
+        .map(|r| (r.0.to_string(), r.1.clone()))
         .collect();
-    let others = results
+    let columns: Vec<String> = lengths
         .iter()
-        .filter(|m| m.pe != PeKind::SeqPe)
-        .map(|m| (m.pe.to_string(), m));
-    let ppl = |m: &MethodResult, n: usize| {
-        let r = m.eval.results.iter().find(|r| r.length == n);
-        r.map(|r| r.token_ppl)
-    };
+        .map(|n| format!("{n} ({}×)", n / train_len))
+        .collect();
+    let seeded = results.iter().any(|r| r.seed != Seed(1));
     format!(
         "## SeqPE against each baseline (test token perplexity)\n\n\
-         SeqPE's perplexity minus the baseline's at each length (negative: SeqPE is better, \
-         marked ✓), from the table above.\n\n{}\n",
-        seqpe_against(seqpe, others, &lengths, ppl, Better::Lower, 2)
+         SeqPE's perplexity minus the baseline's at each length ({}), from the table above.\n\n{}\n",
+        against_legend(seeded, "negative: SeqPE is better"),
+        against_section(&columns, &seqpe.1, &others, Better::Lower, 2)
     )
 }
 
@@ -205,18 +195,14 @@ pub fn write_report(
     backend: &str,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out)?;
-    let series: Vec<Series> = results
-        .iter()
-        .map(|m| Series {
-            name: m.pe.to_string(),
-            points: m
-                .eval
-                .results
-                .iter()
-                .map(|r| (r.length as f64, r.token_ppl))
-                .collect(),
-        })
-        .collect();
+    let (lengths_, _) = lengths(results);
+    let series = spread_series(
+        results,
+        &lengths_,
+        |n| n as f64,
+        |pe| pe.to_string(),
+        |e, n| at(e, n).map(|r| r.token_ppl),
+    );
     line_chart(
         &out.join("text_ppl.png"),
         "Test perplexity vs evaluation length",
@@ -228,8 +214,8 @@ pub fn write_report(
     )?;
     let seqpe_runs: Vec<(String, &Path)> = results
         .iter()
-        .filter(|m| m.pe == PeKind::SeqPe)
-        .map(|m| ("seqpe".to_string(), m.run.as_path()))
+        .filter(|m| m.method == PeKind::SeqPe)
+        .map(|m| (m.seed.label("seqpe"), m.run.as_path()))
         .collect();
     let reg_note = if regularizer_chart(&out.join("text_regularizers.png"), &seqpe_runs)? {
         "![SeqPE regularizers](text_regularizers.png)\n\nThe SeqPE run's regularizers over \
@@ -240,41 +226,32 @@ pub fn write_report(
     };
     let c = &plan.base;
     let (m, t) = (&c.model, &c.train);
-    let mut timing = vec![];
-    for r in results {
-        let stats = last_table_stats(&r.run);
-        timing.push(vec![
-            r.pe.to_string(),
-            format!("`{}`", r.run.display()),
-            format!("{}", r.train.steps),
-            format!("{:.0}", r.train.total_seconds),
-            format!("{:.0}", r.train.per_second),
-            r.train.best_valid.map_or("-".into(), |p| format!("{p:.2}")),
-            stats.map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1)),
-            format!("{:.0}", r.eval_seconds),
-            if r.reused { "reused" } else { "trained now" }.to_string(),
-            r.train.backend.clone(),
-        ]);
-    }
-    let timing = markdown_table(
-        &[
-            "PE",
-            "run folder",
-            "steps",
-            "train s",
-            "train tokens/s",
-            "best valid ppl (1×)",
-            "positions: mean cos / eff. rank",
-            "eval s",
-            "",
-            "backend (last session)",
-        ]
-        .map(String::from),
-        &timing,
+    let timing = runs_table(
+        results,
+        |pe| pe.to_string(),
+        "train s",
+        vec![
+            (
+                "train tokens/s",
+                Box::new(|r: &MethodResult| format!("{:.0}", r.train.per_second)),
+            ),
+            (
+                "best valid ppl (1×)",
+                Box::new(|r: &MethodResult| best_valid_cell(&r.train, |p| format!("{p:.2}"))),
+            ),
+            (
+                "positions: mean cos / eff. rank",
+                Box::new(|r: &MethodResult| table_stats_cell(&r.run)),
+            ),
+            (
+                "eval s",
+                Box::new(|r: &MethodResult| format!("{:.0}", r.eval_seconds)),
+            ),
+        ],
     );
     let md = format!(
         "# Text: perplexity beyond the training length\n\n\
-         Generated by `{command}` on {date} ({machine}; backend `{backend}`).\n\n\
+         Generated by `{command}` on {date} ({machine}; backend `{backend}`).{seeds}\n\n\
          **Setup.** Preset `{preset}`: GPT {layers}×{d} ({heads} heads), vocabulary {vocab} (BPE \
          trained on the training split), dropout {drop} (attention {adrop}), trained on {block}-token \
          blocks, batch {batch}, {steps} steps, AdamW lr {lr} (warm-up {warm}, linear decay), \
@@ -303,6 +280,7 @@ pub fn write_report(
          Finished runs and evaluations are reused; pass `--retrain` to train again.\n",
         date = today(),
         machine = machine(),
+        seeds = seeds_sentence(seeds_of(results)),
         preset = c.preset,
         layers = m.n_layers,
         d = m.d_model,

@@ -1,27 +1,27 @@
-//! `report-vision`: one run per position encoding (plus, optionally, the SeqPE `dims = 1`
-//! ablation), evaluated at several resolutions, written as `docs/results/vision.md` with an
-//! accuracy-vs-resolution plot and PE-similarity heatmaps.
+//! `report-vision`: one run per position encoding and seed (plus, optionally, the SeqPE
+//! `dims = 1` ablation), through the one report runner ([`crate::report::run_plan`]), evaluated
+//! at several resolutions, written as `docs/results/vision.md` with an accuracy-vs-resolution
+//! plot and PE-similarity heatmaps.
 
-use seqpe_train::Session;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use seqpe_core::PeKind;
 use seqpe_train::config::RunConfig;
-use seqpe_train::run::RunDir;
+use seqpe_train::run::{RunDir, Session};
 use seqpe_train::FitSummary;
 use seqpe_vision::config::VisionConfig;
 use seqpe_vision::data::ImageSource;
-use seqpe_vision::eval::{evaluate_run, load_run, similarity_map, EvalReport};
+use seqpe_vision::eval::{evaluate_run, load_run, similarity_map, EvalReport, SizeResult};
 use seqpe_vision::train::{train, TrainOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{heatmaps, line_chart, Heatmap, Series};
+use crate::plot::{heatmaps, line_chart, Heatmap};
 use crate::report::{
-    cached_result, ensure_trained, last_table_stats, machine, markdown_table, regularizer_chart,
-    today, SEQPE_ONLY_KEYS,
+    against_legend, against_section, best_valid_cell, machine, markdown_table, regularizer_chart,
+    runs_table, seeds_of, seeds_sentence, spread_rows, spread_series, table_stats_cell, today,
+    Better, Compared, Experiment, Outcome, Plan, Seed, Spread,
 };
 
 /// The run folder name of a method: `vision-<preset>-<pe>[-dims1]`.
@@ -40,8 +40,12 @@ pub struct Method {
     pub dims: usize,
 }
 
-impl Method {
-    pub fn label(&self) -> String {
+impl crate::report::Compared for Method {
+    fn encoding(&self) -> PeKind {
+        self.pe
+    }
+
+    fn label(&self) -> String {
         if self.dims == 1 {
             format!("{} (dims 1)", self.pe)
         } else {
@@ -65,18 +69,12 @@ pub struct ReportPlan {
     pub source: ImageSource,
     /// Train again even when a finished run exists.
     pub retrain: bool,
+    /// Seeds per method (see [`Seed`]).
+    pub seeds: usize,
 }
 
-/// One method's outcome.
-#[derive(Debug, Clone)]
-pub struct MethodResult {
-    pub method: Method,
-    pub run: PathBuf,
-    pub train: FitSummary,
-    pub eval: EvalReport,
-    pub eval_seconds: f64,
-    pub reused: bool,
-}
+/// One method and seed of the page.
+pub type MethodResult = Outcome<Method, EvalReport>;
 
 /// The config of one method of the plan.
 pub fn method_config(plan: &ReportPlan, method: &Method) -> Result<VisionConfig> {
@@ -87,97 +85,100 @@ pub fn method_config(plan: &ReportPlan, method: &Method) -> Result<VisionConfig>
     Ok(cfg)
 }
 
-/// The fields of a vision config that do not matter for a method or are filled from the data.
-fn ignored_keys(pe: PeKind) -> Vec<&'static str> {
-    let mut keys = vec![
-        "model.channels",
-        "model.num_classes",
-        "data.mean",
-        "data.std",
-        "data.eval_sizes",
-        "data.eval_images",
-    ];
-    if pe != PeKind::SeqPe {
-        keys.extend(SEQPE_ONLY_KEYS);
-    }
-    if !matches!(pe, PeKind::Rope | PeKind::Rope2d | PeKind::RopeMixed) {
-        keys.push("model.rope_base");
-    }
-    keys
+/// Image classification as an [`Experiment`]: a ViT per method, test top-1 at each size.
+struct VisionExperiment<'a> {
+    plan: &'a ReportPlan,
 }
 
-/// Trains (or reuses / resumes) and evaluates every method of the plan.
+impl<B: AutodiffBackend> Experiment<B> for VisionExperiment<'_> {
+    type Method = Method;
+    type Config = VisionConfig;
+    type Eval = EvalReport;
+
+    fn config(&self, method: &Method, _seed: Seed) -> Result<VisionConfig> {
+        method_config(self.plan, method)
+    }
+
+    fn folder(&self, method: &Method) -> String {
+        run_folder_name(&self.plan.base.preset, method.pe, method.dims)
+    }
+
+    fn ignored_keys(&self) -> Vec<String> {
+        [
+            "model.channels",
+            "model.num_classes",
+            "data.mean",
+            "data.std",
+            "data.eval_sizes",
+            "data.eval_images",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn train(&self, cfg: VisionConfig, session: Session, device: &B::Device) -> Result<FitSummary> {
+        let opts = TrainOptions {
+            session,
+            source: self.plan.source.clone(),
+        };
+        train::<B>(cfg, &opts, device)
+    }
+
+    fn eval_file(&self, run: &RunDir) -> PathBuf {
+        run.file(&format!("eval-{}-test.json", self.plan.source.label()))
+    }
+
+    fn eval_is_current(&self, e: &EvalReport) -> bool {
+        let want = if self.plan.test_images == 0 {
+            e.test_split_images
+        } else {
+            self.plan.test_images.min(e.test_split_images)
+        };
+        let sizes: Vec<usize> = e.results.iter().map(|r| r.size).collect();
+        sizes == self.plan.sizes && e.results.iter().all(|r| r.images == want)
+    }
+
+    fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<EvalReport> {
+        evaluate_run::<B::InnerBackend>(
+            &run.root,
+            &self.plan.sizes,
+            &self.plan.source,
+            self.plan.test_images,
+            device,
+        )
+    }
+
+    fn recorded_seconds(&self, e: &EvalReport) -> f64 {
+        e.results.iter().map(|r| r.seconds).sum()
+    }
+}
+
+/// Trains (or reuses / resumes) and evaluates every method of the plan for every seed.
 pub fn run_plan<B: AutodiffBackend>(
     plan: &ReportPlan,
     device: &B::Device,
 ) -> Result<Vec<MethodResult>> {
-    let mut out = Vec::new();
-    for method in &plan.methods {
-        let cfg = method_config(plan, method)?;
-        let run = RunDir::new(
-            plan.runs
-                .join(run_folder_name(&cfg.preset, method.pe, method.dims)),
-        );
-        let (summary, reused) = ensure_trained(
-            &run,
-            &cfg,
-            cfg.train.steps,
-            &ignored_keys(method.pe),
-            plan.retrain,
-            |resume| {
-                let opts = TrainOptions {
-                    session: Session {
-                        resume,
-                        ..Session::fresh(&run.root)
-                    },
-                    source: plan.source.clone(),
-                };
-                train::<B>(cfg.clone(), &opts, device)
-            },
-        )?;
-        let eval_path = run.file(&format!("eval-{}-test.json", plan.source.label()));
-        let cached = cached_result(&run, &eval_path, |e: &EvalReport| {
-            let want = if plan.test_images == 0 {
-                e.test_split_images
-            } else {
-                plan.test_images.min(e.test_split_images)
-            };
-            let sizes: Vec<usize> = e.results.iter().map(|r| r.size).collect();
-            sizes == plan.sizes && e.results.iter().all(|r| r.images == want)
-        });
-        let (eval, eval_seconds) = match cached {
-            Some(e) => {
-                eprintln!("reusing {}", eval_path.display());
-                let secs = e.results.iter().map(|r| r.seconds).sum();
-                (e, secs)
-            }
-            None => {
-                eprintln!("evaluating {} at {:?}", method.label(), plan.sizes);
-                let t = Instant::now();
-                let eval = evaluate_run::<B::InnerBackend>(
-                    &run.root,
-                    &plan.sizes,
-                    &plan.source,
-                    plan.test_images,
-                    device,
-                )?;
-                seqpe_train::checkpoint::write_json(&eval_path, &eval)?;
-                (eval, t.elapsed().as_secs_f64())
-            }
-        };
-        out.push(MethodResult {
-            method: method.clone(),
-            run: run.root.clone(),
-            train: summary,
-            eval,
-            eval_seconds,
-            reused,
-        });
-    }
-    Ok(out)
+    let runner = Plan {
+        methods: plan.methods.clone(),
+        seeds: Seed::first(plan.seeds),
+        runs: plan.runs.clone(),
+        retrain: plan.retrain,
+    };
+    crate::report::run_plan::<B, _>(&VisionExperiment { plan }, &runner, device)
 }
 
-/// The top-1 table (rows: methods; columns: sizes).
+fn at(e: &EvalReport, size: usize) -> Option<&SizeResult> {
+    e.results.iter().find(|r| r.size == size)
+}
+
+/// The evaluated sizes of the page (the first outcome's).
+fn sizes(results: &[MethodResult]) -> Vec<usize> {
+    results
+        .first()
+        .map_or(vec![], |m| m.eval.results.iter().map(|r| r.size).collect())
+}
+
+/// The top-1 table (rows: methods; columns: sizes; mean ± sd over the seeds).
 pub fn accuracy_table(results: &[MethodResult]) -> String {
     let Some(first) = results.first() else {
         return String::new();
@@ -196,26 +197,21 @@ pub fn accuracy_table(results: &[MethodResult]) -> String {
             }
         )
     }));
+    let train_size = first.eval.train_size;
     let last = first.eval.results.last().map_or(0, |r| r.size);
-    header.push(format!("{last} px / {} px", first.eval.train_size));
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|m| {
-            let mut row = vec![m.method.label()];
-            row.extend(
-                m.eval
-                    .results
-                    .iter()
-                    .map(|r| format!("{:.1}", 100.0 * r.top1)),
-            );
-            let at = |size: usize| {
-                m.eval
-                    .results
-                    .iter()
-                    .find(|r| r.size == size)
-                    .map(|r| r.top1)
+    header.push(format!("{last} px / {train_size} px"));
+    let sizes = sizes(results);
+    let top1 = |e: &EvalReport, size: usize| at(e, size).map(|r| 100.0 * r.top1);
+    let rows: Vec<Vec<String>> = spread_rows(results, &sizes, top1)
+        .into_iter()
+        .map(|(method, cells)| {
+            let mut row = vec![method.label()];
+            row.extend(cells.iter().map(|c| c.map_or("-".into(), |s| s.show(1))));
+            let mean_at = |size: usize| {
+                let i = sizes.iter().position(|&s| s == size)?;
+                cells[i].map(|s| s.mean)
             };
-            row.push(match (at(m.eval.train_size), at(last)) {
+            row.push(match (mean_at(train_size), mean_at(last)) {
                 (Some(a), Some(b)) if a > 0.0 => format!("{:.2}", b / a),
                 _ => "-".into(),
             });
@@ -225,39 +221,38 @@ pub fn accuracy_table(results: &[MethodResult]) -> String {
     markdown_table(&header, &rows)
 }
 
-/// The 2-D SeqPE run's test top-1 minus every baseline's at each size, with where it wins and
-/// loses (empty without one; the `--dims 1` ablation is not a baseline).
+/// The 2-D SeqPE run's test top-1 minus every baseline's at each size, with where it wins,
+/// loses and ties (empty without one; the `--dims 1` ablation is not a baseline).
 pub fn against_baselines(results: &[MethodResult]) -> String {
-    let is_seqpe = |m: &MethodResult| m.method.pe == PeKind::SeqPe;
-    let Some(seqpe) = results.iter().find(|m| is_seqpe(m) && m.method.dims != 1) else {
+    let sizes_ = sizes(results);
+    let rows = spread_rows(results, &sizes_, |e, size| {
+        at(e, size).map(|r| 100.0 * r.top1)
+    });
+    let is_seqpe = |m: &Method| m.pe == PeKind::SeqPe;
+    let Some(seqpe) = rows.iter().find(|r| is_seqpe(&r.0) && r.0.dims != 1) else {
         return String::new();
     };
-    let sizes: Vec<(usize, String)> = seqpe
+    let Some(first) = results.first() else {
+        return String::new();
+    };
+    let columns: Vec<String> = first
         .eval
         .results
         .iter()
-        .map(|r| (r.size, format!("{} px ({}×{})", r.size, r.grid, r.grid)))
+        .map(|r| format!("{} px ({}×{})", r.size, r.grid, r.grid))
         .collect();
-    let others = results
+    let others: Vec<(String, Vec<Option<Spread>>)> = rows
         .iter()
-        .filter(|m| !is_seqpe(m))
-        .map(|m| (m.method.label(), m));
-    let top1 = |m: &MethodResult, size: usize| {
-        let r = m.eval.results.iter().find(|r| r.size == size);
-        r.map(|r| 100.0 * r.top1)
-    };
+        .filter(|r| !is_seqpe(&r.0))
+        .map(|r| (r.0.label(), r.1.clone()))
+        .collect();
+    let seeded = results.iter().any(|r| r.seed != Seed(1));
     format!(
         "### SeqPE against each baseline (test top-1)\n\n\
-         SeqPE's accuracy minus the baseline's at each size, in points (positive: SeqPE is \
-         better, marked ✓), from the table above.\n\n{}\n",
-        crate::report::seqpe_against(
-            seqpe,
-            others,
-            &sizes,
-            top1,
-            crate::report::Better::Higher,
-            1
-        )
+         SeqPE's accuracy minus the baseline's at each size, in points ({}), from the table \
+         above.\n\n{}\n",
+        against_legend(seeded, "positive: SeqPE is better"),
+        against_section(&columns, &seqpe.1, &others, Better::Higher, 1)
     )
 }
 
@@ -335,18 +330,13 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
     let (plan, results) = (&sec.plan, &sec.results);
     let mut pngs = Vec::new();
     let acc_png = out.join(format!("vision_accuracy{tag}.png"));
-    let series: Vec<Series> = results
-        .iter()
-        .map(|m| Series {
-            name: m.method.label(),
-            points: m
-                .eval
-                .results
-                .iter()
-                .map(|r| (r.size as f64, 100.0 * r.top1))
-                .collect(),
-        })
-        .collect();
+    let series = spread_series(
+        results,
+        &sizes(results),
+        |size| size as f64,
+        Method::label,
+        |e, size| at(e, size).map(|r| 100.0 * r.top1),
+    );
     line_chart(
         &acc_png,
         &format!(
@@ -369,7 +359,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
     for (pe, label) in [(PeKind::SeqPe, "SeqPE"), (PeKind::Learned, "APE")] {
         if let Some(m) = results
             .iter()
-            .find(|m| m.method.pe == pe && m.method.dims == 2)
+            .find(|m| m.method.pe == pe && m.method.dims == 2 && m.seed == Seed(1))
         {
             if let Some((p, raw_min)) = similarity_panels::<B>(&m.run, label, large, device)? {
                 panels.extend(p);
@@ -401,7 +391,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
     }
     let seqpe_runs: Vec<(String, &Path)> = results
         .iter()
-        .filter(|m| m.method.pe == PeKind::SeqPe)
+        .filter(|m| m.method.pe == PeKind::SeqPe && m.seed == Seed(1))
         .map(|m| (m.method.label(), m.run.as_path()))
         .collect();
     let reg_name = format!("vision_regularizers{tag}.png");
@@ -418,39 +408,31 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
     let c = &plan.base;
     let m = &c.model;
     let t = &c.train;
-    let mut timing = vec![];
-    for res in results {
-        let stats = last_table_stats(&res.run);
-        timing.push(vec![
-            res.method.label(),
-            format!("`{}`", res.run.display()),
-            format!("{}", res.train.steps),
-            format!("{:.0}", res.train.total_seconds),
-            format!("{:.1}", res.train.per_second),
-            res.train
-                .best_valid
-                .map_or("-".into(), |p| format!("{:.1}", 100.0 * p)),
-            stats.map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1)),
-            format!("{:.0}", res.eval_seconds),
-            if res.reused { "reused" } else { "trained now" }.to_string(),
-            res.train.backend.clone(),
-        ]);
-    }
-    let timing = markdown_table(
-        &[
-            "PE",
-            "run folder",
-            "steps",
-            "train s",
-            "train img/s",
-            &format!("best valid top-1 % ({} px)", m.image_size),
-            "positions: mean cos / eff. rank",
-            "eval s",
-            "",
-            "backend (last session)",
-        ]
-        .map(String::from),
-        &timing,
+    let best_heading = format!("best valid top-1 % ({} px)", m.image_size);
+    let timing = runs_table(
+        results,
+        Method::label,
+        "train s",
+        vec![
+            (
+                "train img/s",
+                Box::new(|r: &MethodResult| format!("{:.1}", r.train.per_second)),
+            ),
+            (
+                &best_heading,
+                Box::new(|r: &MethodResult| {
+                    best_valid_cell(&r.train, |p| format!("{:.1}", 100.0 * p))
+                }),
+            ),
+            (
+                "positions: mean cos / eff. rank",
+                Box::new(|r: &MethodResult| table_stats_cell(&r.run)),
+            ),
+            (
+                "eval s",
+                Box::new(|r: &MethodResult| format!("{:.0}", r.eval_seconds)),
+            ),
+        ],
     );
     let side = m.train_side();
     let train_n = results.first().map_or(0, |r| r.train.train_examples);
@@ -575,13 +557,17 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
          reused); summed over the runs below, training took {train_total:.0} s and evaluation \
          {eval_total:.0} s ({both:.1} min), whether they ran in this invocation or were reused \
          from an earlier one. Model selection used validation accuracy at the training size \
-         only; every number below is on the test split. One seed per method.\n\n{body}\
+         only; every number below is on the test split.{seeds}\n\n{body}\
          ## Reproduce\n\n```sh\ncargo xtask fetch-data vision\n{command}\n```\n\n\
          Finished runs and evaluations are reused; pass `--retrain` to train again.\n",
         date = today(),
         machine = machine(),
         wall = wall_seconds,
         both = (train_total + eval_total) / 60.0,
+        seeds = match sections.first().map_or(1, |s| seeds_of(&s.results)) {
+            0 | 1 => " One seed per method.".to_string(),
+            n => seeds_sentence(n),
+        },
     );
     let path = out.join("vision.md");
     std::fs::write(&path, md)?;

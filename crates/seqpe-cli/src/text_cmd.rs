@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::evaluate_run;
@@ -119,7 +119,7 @@ pub struct ReportArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "seqpe,ape,sin,rope,alibi,nope"
+        default_values_t = TextPe::value_variants().to_vec()
     )]
     pub pes: Vec<TextPe>,
     /// Evaluation lengths as multiples of the training length.
@@ -142,6 +142,7 @@ fn plan(args: &ReportArgs, prefix: String) -> Result<ReportPlan> {
         prefix,
         corpus: args.corpus.source(),
         retrain: args.common.retrain,
+        seeds: args.common.seeds,
     })
 }
 
@@ -231,6 +232,7 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
             runs: PathBuf::from("runs"),
             out: PathBuf::from("runs/demo"),
             retrain: false,
+            seeds: 1,
         },
         corpus: args.corpus.clone(),
     };
@@ -267,7 +269,7 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "seqpe,ape,sin,rope,alibi,nope"
+        default_values_t = TextPe::value_variants().to_vec()
     )]
     pub pes: Vec<TextPe>,
     #[arg(long, default_value_t = 20)]
@@ -360,8 +362,8 @@ pub fn bench<B: AutodiffBackend>(
         rows.push(row);
     }
     if let (Some(s), Some(a)) = (
-        rows.iter().find(|r| r.pe == PeKind::SeqPe.name()),
-        rows.iter().find(|r| r.pe == PeKind::Learned.name()),
+        rows.iter().find(|r| r.pe == PeKind::SeqPe),
+        rows.iter().find(|r| r.pe == PeKind::Learned),
     ) {
         println!(
             "SeqPE / APE throughput: {:.3}",

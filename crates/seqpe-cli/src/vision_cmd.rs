@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use seqpe_core::PeKind;
 use seqpe_datasets::cache::DataDir;
 use seqpe_train::config::apply_overrides;
@@ -213,7 +213,7 @@ pub struct ReportArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "seqpe,ape,sin,rope,rope2d,rope-mixed,nope"
+        default_values_t = VisionPe::value_variants().to_vec()
     )]
     pub pes: Vec<VisionPe>,
     /// Also train the SeqPE `--dims 1` ablation (flat patch index).
@@ -268,6 +268,7 @@ pub fn report<B: AutodiffBackend>(
             runs: args.common.runs.clone(),
             source: args.data.source(),
             retrain: args.common.retrain,
+            seeds: args.common.seeds,
         };
         for m in &plan.methods {
             method_config(&plan, m)?;
@@ -302,7 +303,7 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "seqpe,ape,sin,rope,rope2d,rope-mixed,nope"
+        default_values_t = VisionPe::value_variants().to_vec()
     )]
     pub pes: Vec<VisionPe>,
     /// Configurations to time: tiny (28px, 7×7) and/or vit-s (224px, 14×14, 12 layers).

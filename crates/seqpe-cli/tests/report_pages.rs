@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
+use seqpe_cli::report::Seed;
 use seqpe_core::PeKind;
 use seqpe_train::run::{save_model, RunDir};
 use seqpe_train::FitSummary;
@@ -125,7 +126,8 @@ fn text_results(tmp: &Path) -> Vec<seqpe_cli::report_text::MethodResult> {
                 })
                 .collect();
             seqpe_cli::report_text::MethodResult {
-                pe,
+                method: pe,
+                seed: Seed(1),
                 run: run.clone(),
                 train: summary(2000, 1500.0 + ppl(pe, 0), ppl(pe, 0) + 5.0, "tokens"),
                 eval: EvalReport {
@@ -153,12 +155,13 @@ fn the_text_page_is_unchanged() {
     base.model.vocab_size = 4000;
     let plan = seqpe_cli::report_text::ReportPlan {
         base,
-        pes: results.iter().map(|r| r.pe).collect(),
+        pes: results.iter().map(|r| r.method).collect(),
         factors: vec![1, 2, 4, 8],
         runs: tmp.path().to_path_buf(),
         prefix: "report-text-small".into(),
         corpus: seqpe_text::eval::CorpusSource::Dir(PathBuf::from("corpus")),
         retrain: false,
+        seeds: 1,
     };
     let out = tmp.path().join("out");
     let path = seqpe_cli::report_text::write_report(
@@ -234,6 +237,7 @@ fn the_vision_page_is_unchanged() {
             let top1 = |i: usize| 0.85 - 0.1 * i as f64 * (1.0 + k as f64 / 4.0);
             MethodResult {
                 method: m.clone(),
+                seed: Seed(1),
                 run: run.clone(),
                 train: summary(600, 300.0 + 10.0 * k as f64, top1(0) - 0.01, "images"),
                 eval: EvalReport {
@@ -270,6 +274,7 @@ fn the_vision_page_is_unchanged() {
         runs: tmp.path().to_path_buf(),
         source: seqpe_vision::data::ImageSource::Idx(PathBuf::from("images")),
         retrain: false,
+        seeds: 1,
     };
     let out = tmp.path().join("out");
     let (path, pngs) = write_report::<B>(
@@ -291,7 +296,7 @@ fn the_qa_page_is_unchanged() {
     use seqpe_qa::eval::{LengthScore, QaEvalReport, Sample};
     let tmp = tempfile::tempdir().unwrap();
     let pes = [PeKind::SeqPe, PeKind::Learned, PeKind::Alibi];
-    let results: Vec<seqpe_cli::qa_cmd::QaResult> = pes
+    let results: Vec<seqpe_cli::report_qa::QaResult> = pes
         .iter()
         .enumerate()
         .map(|(k, &pe)| {
@@ -316,8 +321,9 @@ fn the_qa_page_is_unchanged() {
                     seconds: 4.0,
                 })
                 .collect();
-            seqpe_cli::qa_cmd::QaResult {
-                pe,
+            seqpe_cli::report_qa::QaResult {
+                method: pe,
+                seed: Seed(1),
                 run: run.clone(),
                 train: summary(600, 500.0 + k as f64, 60.0 + k as f64, "tokens"),
                 eval: QaEvalReport {
@@ -334,12 +340,13 @@ fn the_qa_page_is_unchanged() {
                         output: " Emma".into(),
                     }],
                 },
+                eval_seconds: 0.0,
                 reused: k > 0,
             }
         })
         .collect();
     let out = tmp.path().join("out");
-    let args = seqpe_cli::qa_cmd::ReportArgs {
+    let args = seqpe_cli::report_qa::ReportArgs {
         preset: "small".into(),
         pes: vec![],
         text_preset: "small".into(),
@@ -349,6 +356,7 @@ fn the_qa_page_is_unchanged() {
             runs: tmp.path().to_path_buf(),
             out: out.clone(),
             retrain: false,
+            seeds: 1,
         },
         corpus: seqpe_cli::args::CorpusArgs {
             corpus: Some(PathBuf::from("corpus")),
@@ -356,8 +364,41 @@ fn the_qa_page_is_unchanged() {
         },
     };
     let path =
-        seqpe_cli::qa_cmd::write_report(&results, &args, "cargo xtask report-qa", "flex", 17.0)
+        seqpe_cli::report_qa::write_report(&results, &args, "cargo xtask report-qa", "flex", 17.0)
             .unwrap();
     let page = std::fs::read_to_string(path).unwrap();
     check("qa.md", &normalised(&page, tmp.path()));
+}
+
+#[test]
+fn several_seeds_show_mean_and_spread_and_count_ties() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut results = text_results(tmp.path());
+    // a second seed of every method, 2 perplexity points higher: mean +1, sd √2 ≈ 1.41
+    let second: Vec<_> = results
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.seed = Seed(2);
+            for l in &mut r.eval.results {
+                l.token_ppl += 2.0;
+            }
+            r
+        })
+        .collect();
+    results.extend(second);
+    let table = seqpe_cli::report_text::ppl_table(&results, false);
+    // seqpe at 1×: 120 and 122
+    assert!(table.contains("| seqpe | 121.00 ± 1.41 |"), "{table}");
+    let against = seqpe_cli::report_text::against_baselines(&results);
+    // seqpe − ape at 1×: 121 − 131 = −10 beyond 1.41 + 1.41 → a win; seqpe − nope at 1×:
+    // 121 − 126 = −5 → a win; at 2×: (121.25 − 126.25) the same
+    assert!(against.contains("| `ape` | -10.00 ✓ |"), "{against}");
+    assert!(against.contains("mean over the seeds"), "{against}");
+    // rope is 10 below seqpe everywhere: a loss (✗), not a "not better"
+    assert!(against.contains("| `rope` | +10.00 ✗ |"), "{against}");
+    assert!(
+        against.contains("* against `rope`: **worse at"),
+        "{against}"
+    );
 }

@@ -19,7 +19,7 @@ use crate::train::LmTask;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThroughputRow {
-    pub pe: String,
+    pub pe: PeKind,
     pub tokens_per_second: f64,
     pub ms_per_step: f64,
     pub steps: usize,
@@ -76,7 +76,7 @@ pub fn training_throughput<B: AutodiffBackend>(
     }
     let secs = start.elapsed().as_secs_f64();
     Ok(ThroughputRow {
-        pe: pe.name().into(),
+        pe,
         tokens_per_second: (steps * batch * n) as f64 / secs,
         ms_per_step: secs * 1000.0 / steps as f64,
         steps,

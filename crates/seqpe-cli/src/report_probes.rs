@@ -1,0 +1,648 @@
+//! `report-probes`: every probe × every encoding × every seed through the one report runner
+//! ([`crate::report::run_plan`]), written as `docs/results/probes.md` with a table and a plot
+//! per probe (mean ± sd over the seeds), SeqPE against each baseline counted against the
+//! spread, and the page's own sanity checks (NoPE at chance on the relative probe; the probes
+//! learnable at the training size).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, ValueEnum};
+use seqpe_core::PeKind;
+use seqpe_probes::config::{GridProbeConfig, Probe, SequenceProbeConfig};
+use seqpe_probes::run::{ProbeEval, ProbePoint};
+use seqpe_train::config::{apply_overrides, RunConfig};
+use seqpe_train::run::{RunDir, Session};
+use seqpe_train::FitSummary;
+
+use crate::args::{TextPe, VisionPe};
+use crate::plot::line_chart;
+use crate::probe_cmd::{run_folder_name, ProbeArg};
+use crate::report::{
+    against_legend, against_section, best_valid_cell, machine, markdown_table, runs_table,
+    seeds_of, seeds_sentence, spread_rows, spread_series, table_stats_cell, today, Better,
+    Compared, Experiment, Outcome, Plan, Seed, Spread,
+};
+use crate::text_cmd::command_line;
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Probes to run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "copy,reverse,relative,quadrant"
+    )]
+    pub probes: Vec<ProbeArg>,
+    /// Encodings of the sequence probes.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = TextPe::value_variants().to_vec()
+    )]
+    pub text_pes: Vec<TextPe>,
+    /// Encodings of the grid probes (SeqPE over (row, col); see --with-dims1).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = VisionPe::value_variants().to_vec()
+    )]
+    pub vision_pes: Vec<VisionPe>,
+    /// Also run the grid probes with SeqPE over the flat patch index (`--dims 1`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub with_dims1: bool,
+    #[command(flatten)]
+    pub common: crate::args::ReportRuns,
+}
+
+/// One method of a probe: an encoding and its coordinates (1 for the sequences; 2 or 1 for the
+/// grids, where 1 is SeqPE over the flat patch index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeMethod {
+    pub pe: PeKind,
+    pub dims: usize,
+    /// Whether the probe is a grid probe (where `dims` is a choice).
+    pub grid: bool,
+}
+
+impl Compared for ProbeMethod {
+    fn label(&self) -> String {
+        if self.dims == 1 && self.grid {
+            format!("{} (dims 1)", self.pe)
+        } else {
+            self.pe.to_string()
+        }
+    }
+
+    fn encoding(&self) -> PeKind {
+        self.pe
+    }
+}
+
+/// One probe, method and seed of the page.
+pub type ProbeResult = Outcome<ProbeMethod, ProbeEval>;
+
+/// A probe as an [`Experiment`]; `C` is its kind of run configuration.
+struct ProbeExperiment<C> {
+    probe: Probe,
+    overrides: Vec<String>,
+    _config: std::marker::PhantomData<C>,
+}
+
+/// What differs between the two kinds of probe run.
+trait ProbeRun: RunConfig {
+    fn set_method(&mut self, method: &ProbeMethod);
+    fn train_run<B: AutodiffBackend>(
+        self,
+        session: &Session,
+        device: &B::Device,
+    ) -> Result<FitSummary>;
+}
+
+impl ProbeRun for SequenceProbeConfig {
+    fn set_method(&mut self, method: &ProbeMethod) {
+        self.model.pe = method.pe;
+    }
+    fn train_run<B: AutodiffBackend>(
+        self,
+        session: &Session,
+        device: &B::Device,
+    ) -> Result<FitSummary> {
+        seqpe_probes::run::train_sequence::<B>(self, session, device)
+    }
+}
+
+impl ProbeRun for GridProbeConfig {
+    fn set_method(&mut self, method: &ProbeMethod) {
+        self.model.pe = method.pe;
+        self.model.dims = method.dims;
+    }
+    fn train_run<B: AutodiffBackend>(
+        self,
+        session: &Session,
+        device: &B::Device,
+    ) -> Result<FitSummary> {
+        seqpe_probes::run::train_grid::<B>(self, session, device)
+    }
+}
+
+impl<B: AutodiffBackend, C: ProbeRun> Experiment<B> for ProbeExperiment<C> {
+    type Method = ProbeMethod;
+    type Config = C;
+    type Eval = ProbeEval;
+
+    fn config(&self, m: &ProbeMethod, _seed: Seed) -> Result<C> {
+        let mut cfg = C::preset(self.probe.name())?;
+        apply_overrides(&mut cfg, &self.overrides)?;
+        cfg.set_method(m);
+        Ok(cfg)
+    }
+
+    fn folder(&self, m: &ProbeMethod) -> String {
+        run_folder_name(self.probe, m.pe, m.dims)
+    }
+
+    fn ignored_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn train(&self, cfg: C, session: Session, device: &B::Device) -> Result<FitSummary> {
+        cfg.train_run::<B>(&session, device)
+    }
+
+    fn eval_file(&self, run: &RunDir) -> PathBuf {
+        run.file("eval-probe.json")
+    }
+
+    fn eval_is_current(&self, e: &ProbeEval) -> bool {
+        let points = |c: Result<C>| -> Option<usize> {
+            let v = serde_json::to_value(c.ok()?).ok()?;
+            let p = v.get("probe")?;
+            Some(
+                p.get("eval_factors")
+                    .or_else(|| p.get("eval_grids"))?
+                    .as_array()?
+                    .len(),
+            )
+        };
+        e.probe == self.probe && points(C::preset(self.probe.name())) == Some(e.points.len())
+    }
+
+    fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<ProbeEval> {
+        seqpe_probes::run::evaluate::<B::InnerBackend>(run, device)
+    }
+
+    fn recorded_seconds(&self, e: &ProbeEval) -> f64 {
+        e.seconds
+    }
+}
+
+/// Trains and evaluates one probe for every method and seed.
+fn run_probe<B: AutodiffBackend>(
+    probe: Probe,
+    methods: Vec<ProbeMethod>,
+    args: &ReportArgs,
+    device: &B::Device,
+) -> Result<Vec<ProbeResult>> {
+    let plan = Plan {
+        methods,
+        seeds: Seed::first(args.common.seeds),
+        runs: args.common.runs.clone(),
+        retrain: args.common.retrain,
+    };
+    let overrides = args.common.overrides.clone();
+    if probe.sequence().is_some() {
+        let x = ProbeExperiment::<SequenceProbeConfig> {
+            probe,
+            overrides,
+            _config: Default::default(),
+        };
+        crate::report::run_plan::<B, _>(&x, &plan, device)
+    } else {
+        let x = ProbeExperiment::<GridProbeConfig> {
+            probe,
+            overrides,
+            _config: Default::default(),
+        };
+        crate::report::run_plan::<B, _>(&x, &plan, device)
+    }
+}
+
+/// The methods of a probe from the arguments.
+fn methods(probe: Probe, args: &ReportArgs) -> Vec<ProbeMethod> {
+    if probe.sequence().is_some() {
+        args.text_pes
+            .iter()
+            .map(|&p| ProbeMethod {
+                pe: p.into(),
+                dims: 1,
+                grid: false,
+            })
+            .collect()
+    } else {
+        let mut m: Vec<ProbeMethod> = args
+            .vision_pes
+            .iter()
+            .map(|&p| ProbeMethod {
+                pe: p.into(),
+                dims: 2,
+                grid: true,
+            })
+            .collect();
+        if args.with_dims1 && m.iter().any(|m| m.pe == PeKind::SeqPe) {
+            m.push(ProbeMethod {
+                pe: PeKind::SeqPe,
+                dims: 1,
+                grid: true,
+            });
+        }
+        m
+    }
+}
+
+/// Runs every probe and writes `docs/results/probes.md`.
+pub fn report<B: AutodiffBackend>(
+    args: ReportArgs,
+    device: &B::Device,
+    backend: &str,
+) -> Result<bool> {
+    let started = Instant::now();
+    let mut sections = Vec::new();
+    for &p in &args.probes {
+        let probe: Probe = p.into();
+        let results = run_probe::<B>(probe, methods(probe, &args), &args, device)?;
+        print!("{}", accuracy_table(probe, &results, false));
+        sections.push((probe, results));
+    }
+    let path = write_report(
+        &sections,
+        &args.common.out,
+        &command_line("report-probes"),
+        backend,
+        started.elapsed().as_secs_f64(),
+    )?;
+    println!("wrote {}", path.display());
+    Ok(true)
+}
+
+/// The evaluation points of a probe's page (the first outcome's).
+fn points(results: &[ProbeResult]) -> Vec<ProbePoint> {
+    results.first().map_or(vec![], |r| r.eval.points.clone())
+}
+
+fn at(e: &ProbeEval, key: usize) -> Option<&ProbePoint> {
+    e.points.iter().find(|p| p.key == key)
+}
+
+fn column(p: &ProbePoint, probe: Probe) -> String {
+    match (probe.grid(), p.trained) {
+        (Some(_), true) => format!("{} (train)", p.label),
+        (Some(_), false) => p.label.clone(),
+        (None, true) => format!("n {} (train)", p.label),
+        (None, false) => format!("n {}", p.label),
+    }
+}
+
+/// The accuracy table of a probe in %: per-token accuracy of greedy answers (sequences) or
+/// top-1 (grids); `exact`: whole-answer exact match instead (sequences).
+pub fn accuracy_table(probe: Probe, results: &[ProbeResult], exact: bool) -> String {
+    let pts = points(results);
+    let keys: Vec<usize> = pts.iter().map(|p| p.key).collect();
+    let mut header = vec!["PE".to_string()];
+    header.extend(pts.iter().map(|p| column(p, probe)));
+    let value = |e: &ProbeEval, k: usize| {
+        at(e, k).and_then(|p| {
+            if exact {
+                p.exact_match.map(|x| 100.0 * x)
+            } else {
+                Some(100.0 * p.accuracy)
+            }
+        })
+    };
+    let rows: Vec<Vec<String>> = spread_rows(results, &keys, value)
+        .into_iter()
+        .map(|(m, cells)| {
+            let mut row = vec![m.label()];
+            row.extend(cells.iter().map(|c| c.map_or("-".into(), |s| s.show(1))));
+            row
+        })
+        .collect();
+    markdown_table(&header, &rows)
+}
+
+/// SeqPE (over (row, col) for the grids) against every other method at each point, counted
+/// against the spread.
+fn against_baselines(probe: Probe, results: &[ProbeResult]) -> String {
+    let pts = points(results);
+    let keys: Vec<usize> = pts.iter().map(|p| p.key).collect();
+    let rows = spread_rows(results, &keys, |e, k| at(e, k).map(|p| 100.0 * p.accuracy));
+    let main_dims = if probe.grid().is_some() { 2 } else { 1 };
+    let Some(seqpe) = rows
+        .iter()
+        .find(|r| r.0.pe == PeKind::SeqPe && r.0.dims == main_dims)
+    else {
+        return String::new();
+    };
+    let others: Vec<(String, Vec<Option<Spread>>)> = rows
+        .iter()
+        .filter(|r| r.0.pe != PeKind::SeqPe)
+        .map(|r| (r.0.label(), r.1.clone()))
+        .collect();
+    let columns: Vec<String> = pts.iter().map(|p| column(p, probe)).collect();
+    let seeded = results.iter().any(|r| r.seed != Seed(1));
+    format!(
+        "SeqPE's accuracy minus the baseline's, in points ({}):\n\n{}\n",
+        against_legend(seeded, "positive: SeqPE is better"),
+        against_section(&columns, &seqpe.1, &others, Better::Higher, 1)
+    )
+}
+
+/// The page's checks of a probe, from its own table: whether some encoding learned the probe
+/// at the training size (≥ 95 %), SeqPE's gap to the best there, and (relative probe) whether
+/// NoPE sits at chance.
+fn checks(probe: Probe, results: &[ProbeResult]) -> String {
+    let pts = points(results);
+    let Some(trained) = pts.iter().find(|p| p.trained) else {
+        return String::new();
+    };
+    let rows = spread_rows(results, &[trained.key], |e, k| {
+        at(e, k).map(|p| 100.0 * p.accuracy)
+    });
+    let mut lines = Vec::new();
+    let best = rows
+        .iter()
+        .filter_map(|r| r.1[0].map(|s| (r.0.label(), s)))
+        .max_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+    if let Some((label, s)) = &best {
+        lines.push(format!(
+            "* learnable: the best encoding at the training size is `{label}` with {} % ({})",
+            s.show(1),
+            if s.mean >= 95.0 {
+                "≥ 95 %: the probe is learned at this budget"
+            } else {
+                "**below 95 %: no encoding learned the probe at this budget**"
+            }
+        ));
+        let main_dims = if probe.grid().is_some() { 2 } else { 1 };
+        if let Some(sq) = rows
+            .iter()
+            .find(|r| r.0.pe == PeKind::SeqPe && r.0.dims == main_dims)
+            .and_then(|r| r.1[0])
+        {
+            let gap = s.mean - sq.mean;
+            lines.push(format!(
+                "* SeqPE at the training size: {} %, {gap:.1} points below the best{}",
+                sq.show(1),
+                if gap <= 2.0 {
+                    " (within 2 points)"
+                } else {
+                    " (**more than 2 points**: see `docs/reference-notes.md` for the measured cause)"
+                }
+            ));
+        }
+    }
+    if probe == Probe::Relative {
+        if let Some(nope) = rows
+            .iter()
+            .find(|r| r.0.pe == PeKind::None)
+            .and_then(|r| r.1[0])
+        {
+            lines.push(format!(
+                "* NoPE at the training size: {} % against 25 % chance ({})",
+                nope.show(1),
+                if (nope.mean - 25.0).abs() <= 10.0 {
+                    "within 10 points: the task needs positions"
+                } else {
+                    "**more than 10 points from chance: the task leaks position through content**"
+                }
+            ));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// What each encoding sees at the larger sizes of a probe, in words.
+fn positions_note(probe: Probe, train_len: usize, grid: usize) -> String {
+    match probe.grid() {
+        None => format!(
+            "Positions at test: every encoding is run at positions 0…2n (up to {} for the \
+             longest strings); `seqpe` encodes the new positions' digits (trained on windows \
+             shifted over its whole trained range, see below); `ape` has {} rows and is linearly \
+             interpolated to the longer inputs (as in the text runs); `sin`, `rope`, `alibi` \
+             apply their formulas; `nope` has no positions (the causal mask alone).",
+            2 * 8 * train_len,
+            2 * train_len + 1
+        ),
+        Some(_) => format!(
+            "Positions at test: a G×G image is G×G tokens after a CLS; `seqpe` encodes (row, col) \
+             digits of the larger grid, `seqpe (dims 1)` the flat index row·G + col (so a wider \
+             grid renumbers every row); `ape`'s {grid}×{grid} table is resized bicubically; `sin` \
+             and `rope` use the flat index; `rope2d` and `rope-mixed` rotate by (row, col); `nope` \
+             has no positions (the model is then blind to any rearrangement of the pixels)."
+        ),
+    }
+}
+
+/// Writes `<out>/probes.md` and one `probes_<probe>.png` per probe.
+pub fn write_report(
+    sections: &[(Probe, Vec<ProbeResult>)],
+    out: &Path,
+    command: &str,
+    backend: &str,
+    wall: f64,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(out)?;
+    let mut body = String::new();
+    for (probe, results) in sections {
+        let probe = *probe;
+        let Some(first) = results.first() else {
+            continue;
+        };
+        let pts = points(results);
+        let keys: Vec<usize> = pts.iter().map(|p| p.key).collect();
+        let png = format!("probes_{probe}.png");
+        let series = spread_series(
+            results,
+            &keys,
+            |k| k as f64,
+            |m| m.label(),
+            |e, k| at(e, k).map(|p| 100.0 * p.accuracy),
+        );
+        let (x_label, title) = match probe.grid() {
+            Some(_) => (
+                "grid side (pixels = tokens per axis)",
+                "top-1 (%) vs grid size",
+            ),
+            None => (
+                "longest string of the bin (symbols)",
+                "answer token accuracy (%) vs string length",
+            ),
+        };
+        line_chart(
+            &out.join(&png),
+            &format!("{probe}: {title}"),
+            x_label,
+            "accuracy (%)",
+            &series,
+            true,
+            false,
+        )?;
+        let run0 = RunDir::new(&first.run);
+        let setup = match probe.grid() {
+            None => {
+                let c: SequenceProbeConfig = run0.read_config()?;
+                let (p, m, t) = (&c.probe, &c.model, &c.train);
+                format!(
+                    "**Setup.** Strings of 1–{l} symbols over an alphabet of {a} (uniform), a \
+                     separator, then the answer; loss on the answer and end token only. GPT \
+                     {layers}×{d} ({heads} heads, no dropout), batch {batch}, {steps} steps \
+                     (every example new), AdamW lr {lr} (warm-up {warm}, {decay:?} decay), \
+                     clipping {clip}; the best checkpoint by greedy token accuracy on {nv} \
+                     validation strings of 1–{l} symbols. Test: greedy decoding of exactly n \
+                     tokens, {ne} strings per bin (lengths evenly spread over the bin). SeqPE: \
+                     encoder width {sd}, `{inject}`, trained range {range} = the reference's \
+                     20,000 / 512 ≈ 39 positions per window token × the {win}-token window \
+                     (rounded to hundreds), random-shift rate {rate} from a pool of {pool} \
+                     windows, regularizer weights {wct} / {wkd}.\n\n{pos}\n\n",
+                    l = p.train_len,
+                    a = p.alphabet,
+                    layers = m.n_layers,
+                    d = m.d_model,
+                    heads = m.n_heads,
+                    batch = t.batch_size,
+                    steps = t.steps,
+                    lr = t.lr,
+                    warm = t.warmup_steps,
+                    decay = t.decay,
+                    clip = t.grad_clip,
+                    nv = p.valid_examples,
+                    ne = p.eval_examples,
+                    sd = m.seqpe.d_model,
+                    inject = m.seqpe.inject,
+                    range = m.seqpe.max_position,
+                    win = m.block_size,
+                    rate = t.regularizer.shift_rate,
+                    pool = t.regularizer.shift_pool,
+                    wct = t.regularizer.contrastive_weight,
+                    wkd = t.regularizer.distill_weight,
+                    pos = positions_note(probe, p.train_len, 0),
+                )
+            }
+            Some(_) => {
+                let c: GridProbeConfig = run0.read_config()?;
+                let (p, m, t) = (&c.probe, &c.model, &c.train);
+                format!(
+                    "**Setup.** {g}×{g} images of noise (N(0, {noise}²) in each of {ch} \
+                     channels per pixel), a mark adding {amp} to its own channel; one pixel = \
+                     one token (patch 1). ViT {layers}×{d} ({heads} heads, no dropout), CLS \
+                     head, batch {batch}, {steps} steps (every image new), AdamW lr {lr} \
+                     (warm-up {warm}, {decay:?} decay), clipping {clip}; the best checkpoint by \
+                     top-1 on {nv} validation images. Test: {ne} images per size. SeqPE: \
+                     encoder width {sd}, `{inject}` with {proj} q/k projection(s), trained range \
+                     {range} per axis = the reference's 100 per axis / 14 patches ≈ 7.1 × the \
+                     {g}-pixel side (rounded), random-shift rate {rate} from a pool of {pool} \
+                     windows, regularizer weights {wct} / {wkd}.\n\n{pos}\n\n",
+                    g = p.grid,
+                    noise = p.noise,
+                    ch = p.channels,
+                    amp = p.amp,
+                    layers = m.n_layers,
+                    d = m.d_model,
+                    heads = m.n_heads,
+                    batch = t.batch_size,
+                    steps = t.steps,
+                    lr = t.lr,
+                    warm = t.warmup_steps,
+                    decay = t.decay,
+                    clip = t.grad_clip,
+                    nv = p.valid_examples,
+                    ne = p.eval_examples,
+                    sd = m.seqpe.d_model,
+                    inject = m.seqpe.inject,
+                    proj = if m.seqpe.per_layer {
+                        "per-layer"
+                    } else {
+                        "one shared"
+                    },
+                    range = m.seqpe.max_position,
+                    rate = t.regularizer.shift_rate,
+                    pool = t.regularizer.shift_pool,
+                    wct = t.regularizer.contrastive_weight,
+                    wkd = t.regularizer.distill_weight,
+                    pos = positions_note(probe, 0, p.grid),
+                )
+            }
+        };
+        let what = match probe {
+            Probe::Copy => "Repeat a random string after a separator.",
+            Probe::Reverse => "Repeat a random string backwards after a separator.",
+            Probe::Relative => {
+                "Is mark A left of, right of, above or below mark B (on one row or column)? \
+                 The answer means the same at every grid size; chance is 25 %."
+            }
+            Probe::Quadrant => {
+                "Which quadrant of the image holds the one mark? A question about absolute \
+                 position; chance is 25 %."
+            }
+        };
+        let exact = if probe.sequence().is_some() {
+            format!(
+                "Whole answers exactly right (%):\n\n{}\n",
+                accuracy_table(probe, results, true)
+            )
+        } else {
+            String::new()
+        };
+        let runs = runs_table(
+            results,
+            |m: &ProbeMethod| m.label(),
+            "train s",
+            vec![
+                (
+                    "train ex/s",
+                    Box::new(|r: &ProbeResult| format!("{:.0}", r.train.per_second)),
+                ),
+                (
+                    "best valid %",
+                    Box::new(|r: &ProbeResult| {
+                        best_valid_cell(&r.train, |p| format!("{:.1}", 100.0 * p))
+                    }),
+                ),
+                (
+                    "positions: mean cos / eff. rank",
+                    Box::new(|r: &ProbeResult| table_stats_cell(&r.run)),
+                ),
+                (
+                    "eval s",
+                    Box::new(|r: &ProbeResult| format!("{:.0}", r.eval_seconds)),
+                ),
+            ],
+        );
+        body += &format!(
+            "## `{probe}`\n\n{what}\n\n{setup}\
+             {metric} (%), test:\n\n{table}\n{exact}\
+             ![{probe}]({png})\n\n### Checks\n\n{checks}\n\
+             ### SeqPE against each baseline\n\n{against}\n\
+             <details><summary>Runs</summary>\n\n{runs}\n</details>\n\n",
+            metric = if probe.grid().is_some() {
+                "Top-1 accuracy"
+            } else {
+                "Per-token accuracy of the greedy answers"
+            },
+            table = accuracy_table(probe, results, false),
+            checks = checks(probe, results),
+            against = against_baselines(probe, results),
+        );
+    }
+    let seeds = sections.first().map_or(1, |s| seeds_of(&s.1));
+    let md = format!(
+        "# Position probes: tasks that need positions, trained short and tested long\n\n\
+         Generated by `{command}` on {date} ({machine}; backend `{backend}`; this invocation: \
+         {wall:.0} s, finished runs and evaluations reused).{seeds_line}\n\n\
+         Each probe's answer depends on where its tokens are, so an encoding that carries no \
+         usable position information cannot learn it, and testing beyond the training length \
+         or grid shows whether what an encoding learned extrapolates (Ruoss et al. 2023). \
+         Settings were fixed before the runs from the PyTorch twin's measurements \
+         (`scripts/PROBES-FINDINGS.md`); model selection uses validation data of the training \
+         size only, and every number below is on test examples no run trained on (the same \
+         examples for every encoding and seed).\n\n{body}\
+         ## Reproduce\n\n```sh\n{command}\n```\n\n\
+         Finished runs and evaluations are reused; pass `--retrain` to train again. \
+         `cargo xtask probe-data --probe P --out FILE` writes a probe's examples, and \
+         `python3 scripts/probe_twin.py --task P --data FILE` trains the PyTorch twin on them.\n",
+        date = today(),
+        machine = machine(),
+        seeds_line = match seeds {
+            0 | 1 => " One seed per method.".to_string(),
+            n => seeds_sentence(n),
+        },
+    );
+    let path = out.join("probes.md");
+    std::fs::write(&path, md)?;
+    Ok(path)
+}

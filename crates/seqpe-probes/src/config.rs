@@ -1,0 +1,416 @@
+//! Probe run configurations: one preset per probe (`copy`, `reverse` on the GPT; `relative`,
+//! `quadrant` on the ViT), as plain serialisable structs like every other run's, so `--set` and
+//! `config.json` work as they do for text and vision.
+//!
+//! SeqPE follows the reference recipe scaled to the probe's window (docs/reference-notes.md): the
+//! reference GPT trains positions up to 20,000 on 512-token windows (39× the window), its ViT up
+//! to 100 per axis on a 14 × 14 grid (about 7× the side); the probes keep those ratios.
+
+use anyhow::{bail, Result};
+use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
+use seqpe_train::config::RunConfig;
+use seqpe_train::schedule::Decay;
+use seqpe_train::TrainSettings;
+use serde::{Deserialize, Serialize};
+
+/// The 1-D probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceTask {
+    /// Repeat the string.
+    Copy,
+    /// Repeat the string backwards.
+    Reverse,
+}
+
+/// The 2-D probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridTask {
+    /// Is mark A left of, right of, above or below mark B.
+    Relative,
+    /// Which quadrant holds the mark.
+    Quadrant,
+}
+
+/// Every probe, for the command line and the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    Copy,
+    Reverse,
+    Relative,
+    Quadrant,
+}
+
+impl Probe {
+    pub const ALL: [Probe; 4] = [
+        Probe::Copy,
+        Probe::Reverse,
+        Probe::Relative,
+        Probe::Quadrant,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Probe::Copy => "copy",
+            Probe::Reverse => "reverse",
+            Probe::Relative => "relative",
+            Probe::Quadrant => "quadrant",
+        }
+    }
+
+    /// The 1-D task of a sequence probe, `None` for a grid probe.
+    pub fn sequence(self) -> Option<SequenceTask> {
+        match self {
+            Probe::Copy => Some(SequenceTask::Copy),
+            Probe::Reverse => Some(SequenceTask::Reverse),
+            _ => None,
+        }
+    }
+
+    /// The 2-D task of a grid probe, `None` for a sequence probe.
+    pub fn grid(self) -> Option<GridTask> {
+        match self {
+            Probe::Relative => Some(GridTask::Relative),
+            Probe::Quadrant => Some(GridTask::Quadrant),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The reference GPT's trained range per window token (20,000 positions for 512-token windows).
+pub const TEXT_RANGE_PER_TOKEN: f64 = 20_000.0 / 512.0;
+/// The reference ViT's trained range per grid side (100 positions per axis for 14 × 14 patches).
+pub const GRID_RANGE_PER_SIDE: f64 = 100.0 / 14.0;
+
+/// SeqPE's trained range for a 1-D window of `window` tokens: the reference's ratio, rounded to
+/// the nearest hundred as the reference's round 20,000 is.
+pub fn text_range(window: usize) -> usize {
+    (((window as f64 * TEXT_RANGE_PER_TOKEN) / 100.0).round() as usize * 100).max(100)
+}
+
+/// SeqPE's trained range per axis for a `side × side` grid: the reference's ratio, rounded.
+pub fn grid_range(side: usize) -> usize {
+    (side as f64 * GRID_RANGE_PER_SIDE).round() as usize
+}
+
+/// What a sequence probe trains and evaluates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceSettings {
+    pub task: SequenceTask,
+    /// Symbols of the strings.
+    pub alphabet: usize,
+    /// Training strings have `1..=train_len` symbols.
+    pub train_len: usize,
+    /// Evaluation bins end at these multiples of `train_len` (`1,2,4,8`: `1..L`, `L+1..2L`, …).
+    pub eval_factors: Vec<usize>,
+    /// Distinct string lengths evaluated per bin (evenly spaced over the bin).
+    pub lengths_per_bin: usize,
+    /// Test strings per bin.
+    pub eval_examples: usize,
+    /// Validation strings (lengths `1..=train_len`), for model selection.
+    pub valid_examples: usize,
+}
+
+/// What a grid probe trains and evaluates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridSettings {
+    pub task: GridTask,
+    /// Training images are `grid × grid` pixels (one token each).
+    pub grid: usize,
+    /// Channels per pixel (≥ 2: a mark raises its own channel).
+    pub channels: usize,
+    /// Standard deviation of the noise of every channel of every pixel.
+    pub noise: f64,
+    /// What a mark adds to its channel.
+    pub amp: f64,
+    /// Test grid sizes.
+    pub eval_grids: Vec<usize>,
+    /// Test images per size.
+    pub eval_examples: usize,
+    /// Validation images (training size), for model selection.
+    pub valid_examples: usize,
+}
+
+/// A sequence probe run (`copy`, `reverse`): saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceProbeConfig {
+    pub preset: String,
+    pub probe: SequenceSettings,
+    pub model: seqpe_text::config::ModelSettings,
+    pub train: TrainSettings,
+}
+
+/// A grid probe run (`relative`, `quadrant`): saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridProbeConfig {
+    pub preset: String,
+    pub probe: GridSettings,
+    pub model: seqpe_vision::config::ModelSettings,
+    pub train: TrainSettings,
+}
+
+/// The training settings every probe starts from.
+fn probe_train(dims: usize) -> TrainSettings {
+    TrainSettings {
+        batch_size: 64,
+        steps: 2000,
+        lr: 1e-3,
+        warmup_steps: 100,
+        warmup_start_lr: 0.0,
+        final_lr: 0.0,
+        decay: Decay::Cosine,
+        weight_decay: 0.0,
+        grad_clip: 1.0,
+        label_smoothing: 0.0,
+        seed: 1,
+        eval_every: 500,
+        valid_limit: 0,
+        checkpoint_every: 500,
+        regularizer: RegularizerSettings::reference(dims),
+    }
+}
+
+impl SequenceProbeConfig {
+    /// The preset of a sequence probe (`copy` or `reverse`).
+    pub fn for_task(task: SequenceTask) -> Self {
+        let probe = SequenceSettings {
+            task,
+            alphabet: 10,
+            train_len: 20,
+            eval_factors: vec![1, 2, 4, 8],
+            lengths_per_bin: 8,
+            eval_examples: 256,
+            valid_examples: 200,
+        };
+        let window = 2 * probe.train_len + 1;
+        let d = 64;
+        let model = seqpe_text::config::ModelSettings {
+            vocab_size: crate::sequence::vocab(probe.alphabet),
+            d_model: d,
+            n_heads: 4,
+            n_layers: 4,
+            block_size: window,
+            dropout: 0.0,
+            attn_dropout: 0.0,
+            pe: PeKind::SeqPe,
+            seqpe: SeqPeSettings::reference(d, text_range(window), SeqPeInjection::AttnScalar),
+            rope_base: 10_000.0,
+            alibi_form: Default::default(),
+        };
+        Self {
+            preset: match task {
+                SequenceTask::Copy => "copy",
+                SequenceTask::Reverse => "reverse",
+            }
+            .into(),
+            probe,
+            model,
+            train: probe_train(1),
+        }
+    }
+}
+
+impl GridProbeConfig {
+    /// The preset of a grid probe (`relative` or `quadrant`).
+    pub fn for_task(task: GridTask) -> Self {
+        let probe = GridSettings {
+            task,
+            grid: 8,
+            channels: 4,
+            noise: 0.5,
+            amp: 3.0,
+            eval_grids: vec![8, 12, 16, 24, 32],
+            eval_examples: 512,
+            valid_examples: 512,
+        };
+        let d = 64;
+        let model = seqpe_vision::config::ModelSettings {
+            image_size: probe.grid,
+            patch: 1,
+            channels: probe.channels,
+            num_classes: 4,
+            d_model: d,
+            n_heads: 4,
+            n_layers: 4,
+            mlp_ratio: 4,
+            dropout: 0.0,
+            attn_dropout: 0.0,
+            pe: PeKind::SeqPe,
+            dims: 2,
+            seqpe: SeqPeSettings::reference(d, grid_range(probe.grid), SeqPeInjection::AttnMul),
+            rope_base: None,
+        };
+        Self {
+            preset: match task {
+                GridTask::Relative => "relative",
+                GridTask::Quadrant => "quadrant",
+            }
+            .into(),
+            probe,
+            model,
+            train: probe_train(2),
+        }
+    }
+}
+
+impl RunConfig for SequenceProbeConfig {
+    const PRESETS: &'static [&'static str] = &["copy", "reverse"];
+
+    fn preset(name: &str) -> Result<Self> {
+        Ok(match name {
+            "copy" => Self::for_task(SequenceTask::Copy),
+            "reverse" => Self::for_task(SequenceTask::Reverse),
+            other => bail!(
+                "unknown sequence probe `{other}`; choose one of {}",
+                Self::PRESETS.join(", ")
+            ),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let (p, m) = (&self.probe, &self.model);
+        if p.alphabet < 2 || p.train_len == 0 || p.eval_factors.is_empty() {
+            bail!(
+                "probe.alphabet must be ≥ 2, probe.train_len positive and probe.eval_factors \
+                 non-empty"
+            );
+        }
+        if m.vocab_size != crate::sequence::vocab(p.alphabet) {
+            bail!(
+                "model.vocab_size must be probe.alphabet + 3 = {} (the symbols, separator, end \
+                 and padding)",
+                crate::sequence::vocab(p.alphabet)
+            );
+        }
+        if m.block_size != 2 * p.train_len + 1 {
+            bail!(
+                "model.block_size must be 2 · probe.train_len + 1 = {} (the longest training \
+                 input)",
+                2 * p.train_len + 1
+            );
+        }
+        if !seqpe_text::config::TEXT_PES.contains(&m.pe) {
+            bail!(
+                "`{}` is a grid encoding; the sequence probes take the text encodings",
+                m.pe
+            );
+        }
+        let longest = 2 * p.train_len * p.eval_factors.iter().max().copied().unwrap_or(1) + 1;
+        if m.pe == PeKind::SeqPe && longest > m.seqpe.max_position {
+            bail!(
+                "the longest test input ({longest} tokens) is beyond model.seqpe_max_position \
+                 ({}); raise it or lower probe.eval_factors",
+                m.seqpe.max_position
+            );
+        }
+        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
+            bail!(
+                "d_model {} is not divisible by n_heads {}",
+                m.d_model,
+                m.n_heads
+            );
+        }
+        Ok(())
+    }
+
+    fn train(&self) -> &TrainSettings {
+        &self.train
+    }
+
+    fn train_mut(&mut self) -> &mut TrainSettings {
+        &mut self.train
+    }
+}
+
+impl RunConfig for GridProbeConfig {
+    const PRESETS: &'static [&'static str] = &["relative", "quadrant"];
+
+    fn preset(name: &str) -> Result<Self> {
+        Ok(match name {
+            "relative" => Self::for_task(GridTask::Relative),
+            "quadrant" => Self::for_task(GridTask::Quadrant),
+            other => bail!(
+                "unknown grid probe `{other}`; choose one of {}",
+                Self::PRESETS.join(", ")
+            ),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let (p, m) = (&self.probe, &self.model);
+        if m.image_size != p.grid || m.patch != 1 || m.channels != p.channels || m.num_classes != 4
+        {
+            bail!(
+                "a grid probe's ViT has model.image_size = probe.grid ({}), patch 1, \
+                 model.channels = probe.channels ({}) and 4 classes",
+                p.grid,
+                p.channels
+            );
+        }
+        let largest = p
+            .eval_grids
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(p.grid)
+            .max(p.grid);
+        if m.pe == PeKind::SeqPe && largest >= m.seqpe.max_position {
+            bail!(
+                "the largest test grid ({largest}) is beyond model.seqpe_max_position ({}) per \
+                 axis; raise it or drop the grid",
+                m.seqpe.max_position
+            );
+        }
+        if !seqpe_vision::config::VISION_PES.contains(&m.pe) {
+            bail!(
+                "`{}` is a 1-D causal encoding; the grid probes take the vision encodings",
+                m.pe
+            );
+        }
+        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
+            bail!(
+                "d_model {} is not divisible by n_heads {}",
+                m.d_model,
+                m.n_heads
+            );
+        }
+        Ok(())
+    }
+
+    fn train(&self) -> &TrainSettings {
+        &self.train
+    }
+
+    fn train_mut(&mut self) -> &mut TrainSettings {
+        &mut self.train
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_ratios_scale_to_the_probe_windows() {
+        // the reference's own windows give back its own ranges
+        assert_eq!(text_range(512), 20_000);
+        assert_eq!(grid_range(14), 100);
+        // a 41-token window: 41 · 39.06 = 1601.6 → 1,600; an 8 × 8 grid: 8 · 7.14 = 57.1 → 57
+        assert_eq!(text_range(41), 1600);
+        assert_eq!(grid_range(8), 57);
+        for p in SequenceProbeConfig::PRESETS {
+            SequenceProbeConfig::preset(p).unwrap().validate().unwrap();
+        }
+        for p in GridProbeConfig::PRESETS {
+            GridProbeConfig::preset(p).unwrap().validate().unwrap();
+        }
+    }
+}

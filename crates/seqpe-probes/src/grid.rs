@@ -1,0 +1,271 @@
+//! The 2-D probes `relative` and `quadrant` on the ViT (patch 1: every pixel of `C` channels is
+//! one token).
+//!
+//! An image is a `G × G` grid of noise, every channel of every pixel drawn from `N(0, noise²)`;
+//! a mark `k` (A = 0, B = 1) adds `amp` to channel `k` of its pixel, so a mark is visible in its
+//! own pixel only and says nothing about where it is.
+//!
+//! * `relative` (4 classes): marks A and B on one row or one column (which, the line and the
+//!   two distinct coordinates drawn uniformly); the label is A left of B, right of B, above B or
+//!   below B. It means the same at every grid size, and a model without positions cannot tell
+//!   an image from its mirror image, so NoPE sits at chance (25 %).
+//! * `quadrant` (4 classes, `G` even): one mark A uniformly placed; the label is its quadrant
+//!   (top-left, top-right, bottom-left, bottom-right): a question about absolute position.
+//!
+//! Training image `i` of a run is a function of `(seed, i)` only; evaluation images at every
+//! grid size come from their own seed stream.
+
+use anyhow::{bail, Result};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionGrid};
+use seqpe_train::{Goal, Metric, Task};
+use seqpe_vision::model::Vit;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{GridSettings, GridTask};
+
+/// One image: `grid × grid` pixels of `channels` values (row-major, channel last) and its label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridExample {
+    pub grid: usize,
+    pub channels: usize,
+    pub pixels: Vec<f32>,
+    pub label: u32,
+    /// Where the marks are, `(row, col)` of A then B (for tests and the data dump).
+    pub marks: Vec<(usize, usize)>,
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+/// Where the marks of a `relative` example go and its label: the line's orientation, the line,
+/// and A's and B's (distinct) coordinates along it.
+pub fn relative_label(same_row: bool, a: usize, b: usize) -> u32 {
+    match (same_row, a < b) {
+        (true, true) => 0,   // A left of B
+        (true, false) => 1,  // A right of B
+        (false, true) => 2,  // A above B
+        (false, false) => 3, // A below B
+    }
+}
+
+/// The quadrant of `(row, col)` on a `grid × grid` image: 0 top-left, 1 top-right, 2
+/// bottom-left, 3 bottom-right.
+pub fn quadrant_label(grid: usize, row: usize, col: usize) -> u32 {
+    2 * u32::from(2 * row >= grid) + u32::from(2 * col >= grid)
+}
+
+/// The names of the four classes of a task.
+pub fn class_names(task: GridTask) -> [&'static str; 4] {
+    match task {
+        GridTask::Relative => ["A left of B", "A right of B", "A above B", "A below B"],
+        GridTask::Quadrant => ["top-left", "top-right", "bottom-left", "bottom-right"],
+    }
+}
+
+impl GridExample {
+    /// A random image of `task` at `grid` from `rng`.
+    pub fn random(task: GridTask, s: &GridSettings, grid: usize, rng: &mut ChaCha8Rng) -> Self {
+        let c = s.channels;
+        let (marks, label) = match task {
+            GridTask::Relative => {
+                let same_row = rng.random_bool(0.5);
+                let line = rng.random_range(0..grid);
+                let a = rng.random_range(0..grid);
+                let mut b = rng.random_range(0..grid - 1);
+                if b >= a {
+                    b += 1;
+                }
+                let at = |k: usize| if same_row { (line, k) } else { (k, line) };
+                (vec![at(a), at(b)], relative_label(same_row, a, b))
+            }
+            GridTask::Quadrant => {
+                let (r, col) = (rng.random_range(0..grid), rng.random_range(0..grid));
+                (vec![(r, col)], quadrant_label(grid, r, col))
+            }
+        };
+        let mut pixels: Vec<f32> = (0..grid * grid * c)
+            .map(|_| s.noise as f32 * normal(rng))
+            .collect();
+        for (k, &(r, col)) in marks.iter().enumerate() {
+            pixels[(r * grid + col) * c + k] += s.amp as f32;
+        }
+        Self {
+            grid,
+            channels: c,
+            pixels,
+            label,
+            marks,
+        }
+    }
+}
+
+/// Training image `index` of a run seeded `seed`, at the training grid.
+pub fn train_example(s: &GridSettings, seed: u64, index: usize) -> GridExample {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    GridExample::random(s.task, s, s.grid, &mut rng)
+}
+
+/// The test images: `eval_examples` at each of the settings' evaluation grids.
+pub fn test_set(s: &GridSettings, seed: u64) -> Vec<(usize, Vec<GridExample>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7E57_0000_0000_0003);
+    s.eval_grids
+        .iter()
+        .map(|&g| {
+            let images = (0..s.eval_examples)
+                .map(|_| GridExample::random(s.task, s, g, &mut rng))
+                .collect();
+            (g, images)
+        })
+        .collect()
+}
+
+/// Images `[b, C, G, G]` and labels `[b]`.
+pub struct GridBatch<B: Backend> {
+    pub images: Tensor<B, 4>,
+    pub labels: Tensor<B, 1, Int>,
+}
+
+/// The batch of equally sized `examples`.
+pub fn batch_of<B: Backend>(examples: &[GridExample], device: &B::Device) -> GridBatch<B> {
+    let b = examples.len();
+    let (g, c) = examples.first().map_or((1, 1), |e| (e.grid, e.channels));
+    // channel last → channel first
+    let mut images = vec![0f32; b * c * g * g];
+    for (i, e) in examples.iter().enumerate() {
+        for p in 0..g * g {
+            for k in 0..c {
+                images[((i * c + k) * g * g) + p] = e.pixels[p * c + k];
+            }
+        }
+    }
+    let labels: Vec<i64> = examples.iter().map(|e| e.label as i64).collect();
+    GridBatch {
+        images: Tensor::from_data(TensorData::new(images, [b, c, g, g]), device),
+        labels: Tensor::from_data(TensorData::new(labels, [b]), device),
+    }
+}
+
+/// Relative or quadrant as a task of the one training loop.
+pub struct GridProbe {
+    pub settings: GridSettings,
+    pub seed: u64,
+    /// Training images the run draws (steps × batch: every one is new).
+    pub examples: usize,
+    /// Validation images at the training grid (their own seed stream).
+    pub valid: Vec<GridExample>,
+    grid: PositionGrid,
+}
+
+impl GridProbe {
+    /// `extent` is the model's position grid at the training size (`[G, G]`, or `[G²]` for the
+    /// flat index).
+    pub fn new(
+        settings: GridSettings,
+        seed: u64,
+        examples: usize,
+        extent: Vec<usize>,
+    ) -> Result<Self> {
+        if settings.grid < 2 || settings.channels < 2 {
+            bail!(
+                "a grid probe needs a grid of at least 2×2 and 2 channels (one per mark); got \
+                 grid {} and {} channels",
+                settings.grid,
+                settings.channels
+            );
+        }
+        if settings.task == GridTask::Quadrant
+            && (settings.grid % 2 == 1 || settings.eval_grids.iter().any(|g| g % 2 == 1))
+        {
+            bail!("the quadrant probe needs even grid sizes (the quadrants must be equal)");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0A11_D000_0000_0004);
+        let valid = (0..settings.valid_examples)
+            .map(|_| GridExample::random(settings.task, &settings, settings.grid, &mut rng))
+            .collect();
+        Ok(Self {
+            settings,
+            seed,
+            examples,
+            valid,
+            grid: PositionGrid::new(1, extent),
+        })
+    }
+}
+
+impl<B: AutodiffBackend> Task<B> for GridProbe {
+    type Model = Vit<B>;
+    type Batch = GridBatch<B>;
+
+    fn train_len(&self) -> usize {
+        self.examples
+    }
+
+    fn grid(&self) -> &PositionGrid {
+        &self.grid
+    }
+
+    fn batch(&self, indices: &[usize], _step: usize, device: &B::Device) -> Result<Self::Batch> {
+        let examples: Vec<GridExample> = indices
+            .iter()
+            .map(|&i| train_example(&self.settings, self.seed, i))
+            .collect();
+        Ok(batch_of(&examples, device))
+    }
+
+    fn loss(
+        &self,
+        model: &Vit<B>,
+        batch: Self::Batch,
+        positions: &PositionContext<B>,
+    ) -> Tensor<B, 1> {
+        let logits = model.forward_with(batch.images, positions, AttentionOptions::default());
+        CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, batch.labels)
+    }
+
+    fn validate(&self, model: &Vit<B::InnerBackend>, device: &B::Device) -> Result<Metric> {
+        let acc = accuracy(model, &self.valid, &PeTableCache::new(), device)?;
+        Ok(Metric::new("valid_top1", acc, Goal::Maximize))
+    }
+
+    fn unit(&self) -> (&'static str, usize) {
+        ("images", 1)
+    }
+}
+
+/// Top-1 accuracy on equally sized images (batches of 128, one position table per size).
+pub fn accuracy<B: Backend>(
+    model: &Vit<B>,
+    examples: &[GridExample],
+    cache: &PeTableCache<B>,
+    device: &B::Device,
+) -> Result<f64> {
+    let mut right = 0usize;
+    for chunk in examples.chunks(128) {
+        let g = chunk[0].grid;
+        if chunk.iter().any(|e| e.grid != g) {
+            bail!("accuracy scores images of one size at a time");
+        }
+        let batch = batch_of::<B>(chunk, device);
+        let grid = model.grid_for(g, g)?;
+        let ctx = cache.context(&model.positions, &grid, chunk.len(), device)?;
+        let pred = model
+            .forward_with(batch.images, &ctx, AttentionOptions::default())
+            .argmax(1)
+            .reshape([chunk.len()]);
+        let same = pred.equal(batch.labels).int().sum();
+        right += same.into_scalar().elem::<i64>() as usize;
+    }
+    Ok(right as f64 / examples.len().max(1) as f64)
+}

@@ -1,0 +1,244 @@
+//! Training, evaluating and dumping a probe run: what `train-probe`, `eval-probe`,
+//! `probe-data` and `report-probes` call.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use seqpe_core::{PeKind, PeTableCache};
+use seqpe_text::model::Gpt;
+use seqpe_train::run::{RunDir, Session};
+use seqpe_train::{fit, FitSummary};
+use seqpe_vision::model::Vit;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{GridProbeConfig, Probe, SequenceProbeConfig};
+use crate::grid::{self, GridProbe};
+use crate::sequence::{self, SequenceProbe};
+
+/// The seed of every probe's test set: fixed, so every encoding and every seed is scored on the
+/// same test examples (and never on its own training stream).
+pub const TEST_SEED: u64 = 0x5EED_7E57;
+
+/// Trains (or resumes) a sequence probe run.
+pub fn train_sequence<B: AutodiffBackend>(
+    cfg: SequenceProbeConfig,
+    session: &Session,
+    device: &B::Device,
+) -> Result<FitSummary> {
+    let cfg = session.config(cfg)?;
+    seqpe_train::config::RunConfig::validate(&cfg)?;
+    if !session.resume {
+        seqpe_train::checkpoint::write_json(&session.run.config(), &cfg)?;
+    }
+    let t = &cfg.train;
+    let task = SequenceProbe::new(cfg.probe.clone(), t.seed, t.steps * t.batch_size)?;
+    B::seed(device, t.seed);
+    let model: Gpt<B> = cfg.model.init(device)?;
+    fit(&task, model, t, &session.fit_options("train-probe"), device)
+}
+
+/// Trains (or resumes) a grid probe run.
+pub fn train_grid<B: AutodiffBackend>(
+    cfg: GridProbeConfig,
+    session: &Session,
+    device: &B::Device,
+) -> Result<FitSummary> {
+    let cfg = session.config(cfg)?;
+    seqpe_train::config::RunConfig::validate(&cfg)?;
+    if !session.resume {
+        seqpe_train::checkpoint::write_json(&session.run.config(), &cfg)?;
+    }
+    let t = &cfg.train;
+    let task = GridProbe::new(
+        cfg.probe.clone(),
+        t.seed,
+        t.steps * t.batch_size,
+        cfg.model.trained_extent(),
+    )?;
+    B::seed(device, t.seed);
+    let model: Vit<B> = cfg.model.init(device)?;
+    fit(&task, model, t, &session.fit_options("train-probe"), device)
+}
+
+/// One evaluation point of a probe: a length bin (sequence probes) or a grid size (grid
+/// probes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbePoint {
+    /// `1–20`, `21–40`, … or `8×8`, `16×16`, ….
+    pub label: String,
+    /// The bin's longest string, or the grid's side.
+    pub key: usize,
+    /// Whether the point is inside the training distribution (the first bin, the training
+    /// grid).
+    pub trained: bool,
+    /// Per-token accuracy of greedy answers (sequence probes) or top-1 (grid probes), in [0, 1].
+    pub accuracy: f64,
+    /// Share of whole answers generated correctly (sequence probes only).
+    pub exact_match: Option<f64>,
+    pub examples: usize,
+}
+
+/// The evaluation of a probe run on its test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeEval {
+    pub probe: Probe,
+    pub pe: PeKind,
+    /// Coordinates per position (2 for the grid probes' (row, col); 1 for the sequences and the
+    /// flat patch index).
+    pub dims: usize,
+    pub points: Vec<ProbePoint>,
+    pub seconds: f64,
+}
+
+impl ProbeEval {
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{} ({}, dims {})\n| point | examples | accuracy % | exact % |\n|---|---:|---:|---:|\n",
+            self.probe, self.pe, self.dims
+        );
+        for p in &self.points {
+            s += &format!(
+                "| {}{} | {} | {:.1} | {} |\n",
+                p.label,
+                if p.trained { " (trained)" } else { "" },
+                p.examples,
+                100.0 * p.accuracy,
+                p.exact_match
+                    .map_or("-".into(), |e| format!("{:.1}", 100.0 * e))
+            );
+        }
+        s
+    }
+}
+
+/// Evaluates the best model of a probe run (either kind) on its test set.
+pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEval> {
+    let started = std::time::Instant::now();
+    let value: serde_json::Value = run.read_config()?;
+    let kind = value
+        .pointer("/probe/task")
+        .and_then(|t| t.as_str())
+        .with_context(|| {
+            format!(
+                "{} is not a probe run (no probe.task)",
+                run.config().display()
+            )
+        })?;
+    let mut eval = match kind {
+        "copy" | "reverse" => {
+            let cfg: SequenceProbeConfig = run.read_config()?;
+            let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
+            let points = sequence::test_set(&cfg.probe, TEST_SEED)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (bin, examples))| {
+                    let score =
+                        sequence::greedy_score(&model, &examples, cfg.probe.alphabet, device)?;
+                    Ok(ProbePoint {
+                        label: bin.label(),
+                        key: bin.hi,
+                        trained: i == 0,
+                        accuracy: score.token_accuracy,
+                        exact_match: Some(score.exact_match),
+                        examples: score.examples,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ProbeEval {
+                probe: if cfg.probe.task == crate::config::SequenceTask::Copy {
+                    Probe::Copy
+                } else {
+                    Probe::Reverse
+                },
+                pe: cfg.model.pe,
+                dims: 1,
+                points,
+                seconds: 0.0,
+            }
+        }
+        _ => {
+            let cfg: GridProbeConfig = run.read_config()?;
+            let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
+            let cache = PeTableCache::new();
+            let points = grid::test_set(&cfg.probe, TEST_SEED)
+                .into_iter()
+                .map(|(g, images)| {
+                    Ok(ProbePoint {
+                        label: format!("{g}×{g}"),
+                        key: g,
+                        trained: g == cfg.probe.grid,
+                        accuracy: grid::accuracy(&model, &images, &cache, device)?,
+                        exact_match: None,
+                        examples: images.len(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ProbeEval {
+                probe: if cfg.probe.task == crate::config::GridTask::Relative {
+                    Probe::Relative
+                } else {
+                    Probe::Quadrant
+                },
+                pe: cfg.model.pe,
+                dims: cfg.model.dims,
+                points,
+                seconds: 0.0,
+            }
+        }
+    };
+    eval.seconds = started.elapsed().as_secs_f64();
+    Ok(eval)
+}
+
+/// Writes `train` training examples of a probe (those a run seeded `seed` draws first) and its
+/// test set as JSON lines, the format `scripts/probe_twin.py --data` reads, so the PyTorch twin
+/// trains and is tested on exactly our examples.
+pub fn dump(probe: Probe, seed: u64, train: usize, path: &Path) -> Result<()> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    match (probe.sequence(), probe.grid()) {
+        (Some(task), _) => {
+            let s = SequenceProbeConfig::for_task(task).probe;
+            let mut line = |split: &str, e: &sequence::SequenceExample| {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"split": split, "input": e.input, "answer": e.answer})
+                )
+            };
+            for i in 0..train {
+                line("train", &sequence::train_example(&s, seed, i))?;
+            }
+            for (_, examples) in sequence::test_set(&s, TEST_SEED) {
+                for e in &examples {
+                    line("test", e)?;
+                }
+            }
+        }
+        (None, Some(task)) => {
+            let s = GridProbeConfig::for_task(task).probe;
+            let mut line = |split: &str, e: &grid::GridExample| {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"split": split, "grid": e.grid, "channels": e.channels,
+                        "pixels": e.pixels, "label": e.label})
+                )
+            };
+            for i in 0..train {
+                line("train", &grid::train_example(&s, seed, i))?;
+            }
+            for (_, images) in grid::test_set(&s, TEST_SEED) {
+                for e in &images {
+                    line("test", e)?;
+                }
+            }
+        }
+        (None, None) => unreachable!("every probe is a sequence or a grid probe"),
+    }
+    out.flush()?;
+    Ok(())
+}
