@@ -528,7 +528,9 @@ pub fn fit<B: AutodiffBackend, T: Task<B> + Sync>(
     first.ok_or_else(|| anyhow!("no data-parallel peer ran"))
 }
 
-/// The training loop of one peer (`None`: the only one).
+/// The training loop of one peer (`None`: the only one), top to bottom: start (or resume), then
+/// per step the update and, on the writer only, the step's log line, validation (keeping the best
+/// model) and checkpoints; at the end the summary.
 fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     task: &T,
     model: T::Model,
@@ -538,12 +540,80 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     peer: Option<&Peer>,
 ) -> Result<FitSummary> {
     let writer = peer.is_none_or(|p| p.is_writer());
-    let run = &opts.run;
-    let t = settings;
-    let mut optim = optimizer_for::<B, T::Model>(&model, t);
+    let (run, t) = (&opts.run, settings);
+    let (mut model, mut optim, mut state) = start(task, model, t, opts, device, writer)?;
+    let schedule = t.schedule();
+    let unit = task.unit();
+    let mut log = writer.then(|| StepLog::new(&opts.label, t.steps, state.step, unit));
+    let local_batch = peer.map_or(t.batch_size, |p| t.batch_size / p.shard().count);
+    let clock = Clock::start(&state);
+    let mut outcome = Outcome::default();
+    while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
+        let lr = schedule.lr(state.step);
+        let (next, stats) = step(
+            task,
+            model,
+            &mut optim,
+            &mut state,
+            t,
+            lr,
+            local_batch,
+            run,
+            device,
+            peer,
+        )?;
+        model = next;
+        state.step += 1;
+        state.seen += t.batch_size as u64;
+        outcome.loss = stats.loss;
+        let Some(log) = log.as_mut() else {
+            // not the writer: nothing to log, validate or save
+            continue;
+        };
+        let rate = clock.rate(state.step, t.batch_size * unit.1);
+        log.step(run, state.step, &stats, lr, rate)?;
+        let last = state.step == t.steps;
+        if last || (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every)) {
+            let metric = validate(task, &model, &mut state, run, &log.progress, device)?;
+            outcome.valid = Some(metric.value);
+            outcome.metric = metric.name;
+        }
+        let stop = opts.stop_after == Some(state.step);
+        if last || stop || (t.checkpoint_every > 0 && state.step.is_multiple_of(t.checkpoint_every))
+        {
+            state.seconds = clock.total_seconds();
+            save_checkpoint(run, &model, &optim, &state)?;
+        }
+    }
+    if let Some(log) = log {
+        log.progress.finish();
+    }
+    let summary = summarize::<B, T>(task, t, &state, &clock, outcome, unit);
+    if writer {
+        write_json(&run.file("summary.json"), &summary)
+            .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
+    }
+    Ok(summary)
+}
+
+/// What a session starts from: the model, its optimizer and the loop state.
+type Start<B, M> = (M, GroupedAdamW<B, M>, FitState);
+
+/// The model, its optimizer and the loop state a session starts from: fresh (step 0, a new epoch
+/// sampler, the encoding's regularizer seeded by the run's seed) or, when resuming, all three
+/// from the latest checkpoint; the writer then cuts `metrics.jsonl` back to that step.
+fn start<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    settings: &TrainSettings,
+    opts: &FitOptions,
+    device: &B::Device,
+    writer: bool,
+) -> Result<Start<B, T::Model>> {
+    let (run, t) = (&opts.run, settings);
+    let optim = optimizer_for::<B, T::Model>(&model, t);
     let regularizer = position_regularizer(task, &model, t);
-    let mut model = model;
-    let mut state = FitState {
+    let state = FitState {
         step: 0,
         best: None,
         sampler: EpochSampler::new(task.train_len(), t.seed)?,
@@ -551,65 +621,130 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
         seen: 0,
         seconds: 0.0,
     };
-    if opts.resume {
-        let (m, o, s) =
-            load_checkpoint(run, model, |m| optimizer_for::<B, T::Model>(m, t), device)?;
-        (model, optim, state) = (m, o, s);
-        if writer {
-            run.truncate_metrics(state.step)?;
-            eprintln!("resumed {} at step {}", run.root.display(), state.step);
+    if !opts.resume {
+        return Ok((model, optim, state));
+    }
+    let (model, optim, state): (_, _, FitState) =
+        load_checkpoint(run, model, |m| optimizer_for::<B, T::Model>(m, t), device)?;
+    if writer {
+        run.truncate_metrics(state.step)?;
+        eprintln!("resumed {} at step {}", run.root.display(), state.step);
+    }
+    Ok((model, optim, state))
+}
+
+/// Training step `state.step` at learning rate `lr`: seeds the backend for the step, draws the
+/// global batch from the epoch sampler (a peer builds its part of it) and runs [`peer_step`].
+/// An error says that nothing was updated.
+#[allow(clippy::too_many_arguments)]
+fn step<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    optim: &mut GroupedAdamW<B, T::Model>,
+    state: &mut FitState,
+    settings: &TrainSettings,
+    lr: f64,
+    local_batch: usize,
+    run: &RunDir,
+    device: &B::Device,
+    peer: Option<&Peer>,
+) -> Result<(T::Model, StepStats)> {
+    let step = state.step;
+    B::seed(device, step_seed(settings.seed, step));
+    let indices = state.sampler.next_batch(settings.batch_size);
+    let batch = match peer {
+        None => task.batch(&indices, step, device)?,
+        Some(p) => {
+            let part = p.shard().range(indices.len(), "the batch size")?;
+            task.batch_part(&indices, part, step, device)?
+        }
+    };
+    peer_step(
+        task,
+        model,
+        optim,
+        state.regularizer.as_mut(),
+        batch,
+        local_batch,
+        lr,
+        device,
+        peer,
+    )
+    .with_context(|| {
+        format!(
+            "step {}: nothing was updated and the last checkpoint in {} is intact; lower \
+             train.lr or lengthen train.warmup_steps, then --resume",
+            step + 1,
+            run.root.display()
+        )
+    })
+}
+
+/// The wall time of a session, and of the run before it (a resumed run's checkpoint holds it).
+struct Clock {
+    started: Instant,
+    seconds_before: f64,
+    start_step: usize,
+}
+
+impl Clock {
+    fn start(state: &FitState) -> Self {
+        Self {
+            started: Instant::now(),
+            seconds_before: state.seconds,
+            start_step: state.step,
         }
     }
-    let schedule = t.schedule();
-    let (unit, per_example) = task.unit();
-    let grid = task.grid();
-    let mut progress =
-        writer.then(|| Progress::new(&opts.label, t.steps as u64, state.step as u64));
-    let local_batch = peer.map_or(t.batch_size, |p| t.batch_size / p.shard().count);
-    let started = Instant::now();
-    let (seconds_before, start_step) = (state.seconds, state.step);
-    let (mut loss_ema, mut ct_ema, mut kd_ema, mut acc_ema) = (
-        Ema::default(),
-        Ema::default(),
-        Ema::default(),
-        Ema::default(),
-    );
-    let mut last_loss = f64::NAN;
-    let mut last_valid = None;
-    let mut metric_name = String::new();
-    while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
-        let step = state.step;
-        B::seed(device, step_seed(t.seed, step));
-        let indices = state.sampler.next_batch(t.batch_size);
-        let batch = match peer {
-            None => task.batch(&indices, step, device)?,
-            Some(p) => {
-                let part = p.shard().range(indices.len(), "the batch size")?;
-                task.batch_part(&indices, part, step, device)?
-            }
-        };
-        let lr = schedule.lr(step);
 
-        let (next, stats) = peer_step(
-            task,
-            model,
-            &mut optim,
-            state.regularizer.as_mut(),
-            batch,
-            local_batch,
-            lr,
-            device,
-            peer,
-        )
-        .with_context(|| {
-            format!(
-                "step {}: nothing was updated and the last checkpoint in {} is intact; lower \
-                 train.lr or lengthen train.warmup_steps, then --resume",
-                step + 1,
-                run.root.display()
-            )
-        })?;
-        model = next;
+    /// Seconds of this session.
+    fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Seconds of the run up to now, every session included.
+    fn total_seconds(&self) -> f64 {
+        self.seconds_before + self.seconds()
+    }
+
+    /// Throughput of this session up to `step`, with `per_step` units (tokens, images) a step.
+    fn rate(&self, step: usize, per_step: usize) -> f64 {
+        ((step - self.start_step) * per_step) as f64 / self.seconds().max(1e-9)
+    }
+}
+
+/// What the writer shows and logs of each step: the progress line (moving averages of the losses
+/// and the ranking accuracy, throughput, learning rate) and one `metrics.jsonl` line.
+struct StepLog {
+    progress: Progress,
+    loss: Ema,
+    contrastive: Ema,
+    distill: Ema,
+    ranking_acc: Ema,
+    unit: &'static str,
+}
+
+impl StepLog {
+    fn new(label: &str, steps: usize, step: usize, unit: (&'static str, usize)) -> Self {
+        Self {
+            progress: Progress::new(label, steps as u64, step as u64),
+            loss: Ema::default(),
+            contrastive: Ema::default(),
+            distill: Ema::default(),
+            ranking_acc: Ema::default(),
+            unit: unit.0,
+        }
+    }
+
+    /// Shows and logs step `step` (1-based: the steps done) at learning rate `lr` and `rate`
+    /// units per second.
+    fn step(
+        &mut self,
+        run: &RunDir,
+        step: usize,
+        stats: &StepStats,
+        lr: f64,
+        rate: f64,
+    ) -> Result<()> {
         let (loss, ct, kd, acc, norms) = (
             stats.loss,
             stats.contrastive,
@@ -617,104 +752,129 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
             stats.ranking_acc,
             stats.norms,
         );
-        state.step += 1;
-        state.seen += t.batch_size as u64;
-        last_loss = loss;
-        let Some(progress) = progress.as_mut() else {
-            // not the writer: nothing to log, validate or save
-            continue;
-        };
-
-        let elapsed = started.elapsed().as_secs_f64();
-        let rate =
-            ((state.step - start_step) * t.batch_size * per_example) as f64 / elapsed.max(1e-9);
-        let e = loss_ema.push(loss);
+        let e = self.loss.push(loss);
         let mut msg = format!("loss {e:.3}");
         if let Some(ct) = ct {
-            msg += &format!(" ct {:.3}", ct_ema.push(ct));
+            msg += &format!(" ct {:.3}", self.contrastive.push(ct));
         }
         if let Some(kd) = kd {
-            msg += &format!(" kd {:.4}", kd_ema.push(kd));
+            msg += &format!(" kd {:.4}", self.distill.push(kd));
         }
         if let Some(acc) = acc {
-            msg += &format!(" rank-acc {:.2}", acc_ema.push(acc));
+            msg += &format!(" rank-acc {:.2}", self.ranking_acc.push(acc));
         }
+        let unit = self.unit;
         msg += &format!(" {rate:.0} {unit}/s lr {lr:.2e}");
-        progress.update(state.step as u64, &msg);
+        self.progress.update(step as u64, &msg);
         run.log(&serde_json::json!({
-            "step": state.step, "loss": loss, "lr": lr, "per_s": rate,
+            "step": step, "loss": loss, "lr": lr, "per_s": rate,
             "grad_norm": norms.model, "encoder_grad_norm": norms.encoder,
             "contrastive": ct, "distill": kd, "ranking_acc": acc, "shifted": stats.shifted,
-        }))?;
+        }))
+    }
+}
 
-        let last = state.step == t.steps;
-        if last || (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every)) {
-            let valid = model.valid();
-            let metric = task.validate(&valid, device)?;
-            let table = position_stats(valid.positions(), grid, device)?;
-            let mut line = serde_json::json!({"step": state.step});
-            line[metric.name.as_str()] = metric.value.into();
-            if let Some(s) = &table {
-                line["pe_mean_cos"] = s.mean_cosine.into();
-                line["pe_min_cos"] = s.min_cosine.into();
-                line["pe_effective_rank"] = s.participation_ratio.into();
-                line["pe_rms_norm"] = s.rms_norm.into();
-                line["pe_centred_rms_norm"] = s.centred_rms_norm.into();
-            }
-            run.log(&line)?;
-            progress.println(&format!(
-                "step {}: {} {:.4}{}",
-                state.step,
-                metric.name,
-                metric.value,
-                table.map_or(String::new(), |s| format!(
-                    " (positions: mean cos {:.3}, eff. rank {:.1})",
-                    s.mean_cosine, s.participation_ratio
-                ))
-            ));
-            if metric.better_than(state.best) {
-                state.best = Some(metric.value);
-                write_dir_atomically(&run.best(), |dir| {
-                    save_model(&model, dir)?;
-                    write_json(
-                        &dir.join("metric.json"),
-                        &serde_json::json!({"step": state.step, metric.name.as_str(): metric.value}),
-                    )
-                })
-                .context("saving the best model")?;
-            }
-            last_valid = Some(metric.value);
-            metric_name = metric.name;
-        }
-        let stop = opts.stop_after == Some(state.step);
-        if last || stop || (t.checkpoint_every > 0 && state.step.is_multiple_of(t.checkpoint_every))
-        {
-            state.seconds = seconds_before + started.elapsed().as_secs_f64();
-            save_checkpoint(run, &model, &optim, &state)?;
+/// Validates the current weights after step `state.step`: logs and shows the metric with how
+/// distinct the position table is, and saves the model to `best/` when the metric beats the best
+/// so far (`state.best`).
+fn validate<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: &T::Model,
+    state: &mut FitState,
+    run: &RunDir,
+    progress: &Progress,
+    device: &B::Device,
+) -> Result<Metric> {
+    let valid = model.valid();
+    let metric = task.validate(&valid, device)?;
+    let table = position_stats(valid.positions(), task.grid(), device)?;
+    log_validation(run, progress, state.step, &metric, table)?;
+    if metric.better_than(state.best) {
+        state.best = Some(metric.value);
+        write_dir_atomically(&run.best(), |dir| {
+            save_model(model, dir)?;
+            write_json(
+                &dir.join("metric.json"),
+                &serde_json::json!({"step": state.step, metric.name.as_str(): metric.value}),
+            )
+        })
+        .context("saving the best model")?;
+    }
+    Ok(metric)
+}
+
+/// The validation's `metrics.jsonl` line and progress line.
+fn log_validation(
+    run: &RunDir,
+    progress: &Progress,
+    step: usize,
+    metric: &Metric,
+    table: Option<TableStats>,
+) -> Result<()> {
+    let mut line = serde_json::json!({"step": step});
+    line[metric.name.as_str()] = metric.value.into();
+    if let Some(s) = &table {
+        line["pe_mean_cos"] = s.mean_cosine.into();
+        line["pe_min_cos"] = s.min_cosine.into();
+        line["pe_effective_rank"] = s.participation_ratio.into();
+        line["pe_rms_norm"] = s.rms_norm.into();
+        line["pe_centred_rms_norm"] = s.centred_rms_norm.into();
+    }
+    run.log(&line)?;
+    progress.println(&format!(
+        "step {}: {} {:.4}{}",
+        step,
+        metric.name,
+        metric.value,
+        table.map_or(String::new(), |s| format!(
+            " (positions: mean cos {:.3}, eff. rank {:.1})",
+            s.mean_cosine, s.participation_ratio
+        ))
+    ));
+    Ok(())
+}
+
+/// The last training loss and validation result of a session, for its summary.
+struct Outcome {
+    loss: f64,
+    valid: Option<f64>,
+    /// The validation metric's name (empty when the session did not validate).
+    metric: String,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Self {
+            loss: f64::NAN,
+            valid: None,
+            metric: String::new(),
         }
     }
-    if let Some(progress) = progress {
-        progress.finish();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let examples = (state.step - start_step) * t.batch_size;
-    let summary = FitSummary {
+}
+
+/// The session's [`FitSummary`].
+fn summarize<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    settings: &TrainSettings,
+    state: &FitState,
+    clock: &Clock,
+    outcome: Outcome,
+    (unit, per_example): (&str, usize),
+) -> FitSummary {
+    let seconds = clock.seconds();
+    let examples = (state.step - clock.start_step) * settings.batch_size;
+    FitSummary {
         steps: state.step,
-        final_loss: last_loss,
-        metric: metric_name,
+        final_loss: outcome.loss,
+        metric: outcome.metric,
         best_valid: state.best,
-        last_valid,
+        last_valid: outcome.valid,
         seconds,
-        total_seconds: seconds_before + seconds,
+        total_seconds: clock.seconds_before + seconds,
         unit: unit.into(),
         per_second: (examples * per_example) as f64 / seconds.max(1e-9),
         train_examples: task.train_len(),
         epochs: state.sampler.epochs(),
         backend: short_type_name(std::any::type_name::<B>()),
-    };
-    if writer {
-        write_json(&run.file("summary.json"), &summary)
-            .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
     }
-    Ok(summary)
 }
