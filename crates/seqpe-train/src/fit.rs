@@ -25,110 +25,23 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use anyhow::{anyhow, Context, Result};
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor};
 use seqpe_core::diagnostics::{table_stats, TableStats};
-use seqpe_core::training::RegularizedStep;
-use seqpe_core::{
-    training_context, PositionContext, PositionEncoding, PositionGrid, SeqPeRegularizer, Shard,
-};
+use seqpe_core::{PositionEncoding, PositionGrid, SeqPeRegularizer};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{write_dir_atomically, write_json};
-use crate::optim::{param_ids, GradNorms, GroupedAdamW, ParamGroups};
+use crate::optim::GroupedAdamW;
 use crate::parallel::{DataParallel, Peer};
 use crate::progress::Progress;
 use crate::run::{load_checkpoint, save_checkpoint, save_model, RunDir};
 use crate::sampler::EpochSampler;
 use crate::settings::TrainSettings;
-
-/// A model with one position-encoding seam (the GPT, the ViT).
-pub trait PositionedModel<B: Backend> {
-    fn positions(&self) -> &PositionEncoding<B>;
-}
-
-/// Whether a validation metric is better when lower (perplexity) or higher (accuracy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Goal {
-    Minimize,
-    Maximize,
-}
-
-/// One validation result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metric {
-    /// Its key in `metrics.jsonl` (`valid_ppl`, `valid_top1`, `valid_answer_ppl`).
-    pub name: String,
-    pub value: f64,
-    pub goal: Goal,
-}
-
-impl Metric {
-    pub fn new(name: &str, value: f64, goal: Goal) -> Self {
-        Self {
-            name: name.into(),
-            value,
-            goal,
-        }
-    }
-
-    /// Whether this result beats `best` (a NaN never does).
-    pub fn better_than(&self, best: Option<f64>) -> bool {
-        if !self.value.is_finite() {
-            return false;
-        }
-        match (best, self.goal) {
-            (None, _) => true,
-            (Some(b), Goal::Minimize) => self.value < b,
-            (Some(b), Goal::Maximize) => self.value > b,
-        }
-    }
-}
-
-/// What the loop needs to know about a task: its examples, its positions and its loss.
-pub trait Task<B: AutodiffBackend> {
-    type Model: AutodiffModule<B, InnerModule: PositionedModel<B::InnerBackend>>
-        + PositionedModel<B>;
-    type Batch;
-
-    /// Training examples (blocks, images, questions); the epoch sampler shuffles `0..len`.
-    fn train_len(&self) -> usize;
-    /// Where the tokens of every training batch sit when unshifted (the regularizer may shift
-    /// them).
-    fn grid(&self) -> &PositionGrid;
-    /// The batch of these example indices at `step` (which seeds any augmentation).
-    fn batch(&self, indices: &[usize], step: usize, device: &B::Device) -> Result<Self::Batch>;
-    /// One data-parallel peer's `part` of the global batch `indices` at `step`: the examples
-    /// `indices[part]`, exactly as they are in the whole batch (a task whose augmentation draws
-    /// from one stream over the batch overrides this).
-    fn batch_part(
-        &self,
-        indices: &[usize],
-        part: std::ops::Range<usize>,
-        step: usize,
-        device: &B::Device,
-    ) -> Result<Self::Batch> {
-        self.batch(&indices[part], step, device)
-    }
-    /// The task loss of a batch (a scalar) with the given position context.
-    fn loss(
-        &self,
-        model: &Self::Model,
-        batch: Self::Batch,
-        positions: &PositionContext<B>,
-    ) -> Tensor<B, 1>;
-    /// Validation of the current weights.
-    fn validate(
-        &self,
-        model: &<Self::Model as AutodiffModule<B>>::InnerModule,
-        device: &B::Device,
-    ) -> Result<Metric>;
-    /// What one example counts for throughput: (`"tokens"`, block size) or (`"images"`, 1).
-    fn unit(&self) -> (&'static str, usize);
-}
+use crate::step::{materialize, step_seed};
+pub use crate::step::{optimizer_for, peer_step, position_regularizer, train_step, StepStats};
+pub use crate::task::{Goal, Metric, PositionedModel, Task};
 
 /// Where a run writes and how it starts and stops.
 #[derive(Debug, Clone)]
@@ -209,21 +122,6 @@ impl Ema {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backend_names_are_short() {
-        assert_eq!(
-            super::short_type_name("burn_autodiff::backend::Autodiff<burn_flex::backend::Flex>"),
-            "Autodiff<Flex>"
-        );
-    }
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_scalar().elem()
-}
-
 /// How distinct the position vectors of the trained grid are, for encodings that have them.
 fn position_stats<B: Backend>(
     positions: &PositionEncoding<B>,
@@ -235,235 +133,6 @@ fn position_stats<B: Backend>(
         .position_vectors(&origin, device)?
         .filter(|t| t.dims()[0] >= 2)
         .map(table_stats))
-}
-
-/// What one optimisation step reports.
-#[derive(Debug, Clone, Copy)]
-pub struct StepStats {
-    /// The task loss (without the regularizers).
-    pub loss: f64,
-    /// SeqPE only: the contrastive loss, the distillation loss (`None` on shifted steps) and the
-    /// contrastive ranking accuracy.
-    pub contrastive: Option<f64>,
-    pub distill: Option<f64>,
-    pub ranking_acc: Option<f64>,
-    /// Whether the main positions were randomly shifted this step.
-    pub shifted: bool,
-    pub norms: GradNorms,
-}
-
-/// The optimizer of a model: its SeqPE encoder (if any) as one group, the main parameters that
-/// take no weight decay (1-D ones and the encoding's tables) as another, the rest decayed.
-pub fn optimizer_for<B: AutodiffBackend, M: AutodiffModule<B> + PositionedModel<B>>(
-    model: &M,
-    settings: &TrainSettings,
-) -> GroupedAdamW<B, M> {
-    let positions = model.positions();
-    let encoder = positions
-        .seqpe()
-        .map(|s| param_ids(&s.encoder))
-        .unwrap_or_default();
-    let groups = ParamGroups::new(
-        model,
-        encoder.into_iter().map(|(id, _)| id),
-        positions.no_decay_params(),
-    );
-    GroupedAdamW::new(settings.optim(), groups)
-}
-
-/// One optimisation step (Burn's `TrainStep`): the position context (for SeqPE from the
-/// regularizer's merged encoder pass, which also gives `w_ct·L_ct + w_kd·L_kd`), the task loss,
-/// a check that the loss is finite (an error, before anything is updated), backward, and the
-/// grouped AdamW update at learning rate `lr`.
-#[allow(clippy::too_many_arguments)]
-pub fn train_step<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: T::Model,
-    optim: &mut GroupedAdamW<B, T::Model>,
-    regularizer: Option<&mut SeqPeRegularizer>,
-    batch: T::Batch,
-    batch_size: usize,
-    lr: f64,
-    device: &B::Device,
-) -> Result<(T::Model, StepStats)> {
-    peer_step(
-        task,
-        model,
-        optim,
-        regularizer,
-        batch,
-        batch_size,
-        lr,
-        device,
-        None,
-    )
-}
-
-/// The position context of a step of `batch_size` examples (the encoding's training-time side,
-/// [`training_context`]): for SeqPE, from the regularizer's merged encoder pass (the peer's shard
-/// of its batch), which also gives the regularizer losses.
-fn step_context<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: &T::Model,
-    regularizer: Option<&mut SeqPeRegularizer>,
-    batch_size: usize,
-    device: &B::Device,
-    peer: Option<&Peer>,
-) -> Result<(PositionContext<B>, Option<RegularizedStep<B>>)> {
-    let (shard, first_row) = peer.map_or((Shard::WHOLE, 0), |p| {
-        (p.shard(), p.shard().index * batch_size)
-    });
-    Ok(training_context(
-        model.positions(),
-        task.grid(),
-        batch_size,
-        regularizer,
-        shard,
-        first_row,
-        device,
-    )?)
-}
-
-/// The training-time loss of `model`'s position encoding on `task` (SeqPE's regularizers; `None`
-/// for the other encodings), seeded by the run's seed: the one place a training loop or a
-/// benchmark gets it.
-pub fn position_regularizer<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: &T::Model,
-    settings: &TrainSettings,
-) -> Option<SeqPeRegularizer> {
-    SeqPeRegularizer::for_encoding(
-        model.positions(),
-        task.grid(),
-        &settings.regularizer,
-        settings.seed,
-    )
-}
-
-/// The backend seed of training step `step` (0-based).
-fn step_seed(seed: u64, step: usize) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(step as u64)
-}
-
-/// Whether every parameter of `model` holds its value (Burn initializes parameters lazily, on
-/// first use).
-fn initialized<B: Backend, M: Module<B>>(model: &M) -> bool {
-    struct All(bool);
-    impl<B: Backend> ModuleVisitor<B> for All {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0 &= param.is_initialized();
-        }
-    }
-    let mut all = All(true);
-    model.visit(&mut all);
-    all.0
-}
-
-/// Initializes `model`'s lazy parameters exactly as a one-device run does: in the first step's
-/// forward pass (task loss and regularizer, whole batch, step 0's seed), whose result is
-/// dropped. Data-parallel replicas are then copies of these weights, the one-device run's.
-fn materialize<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: &T::Model,
-    settings: &TrainSettings,
-    device: &B::Device,
-) -> Result<()> {
-    if initialized(model) {
-        return Ok(());
-    }
-    let t = settings;
-    B::seed(device, step_seed(t.seed, 0));
-    let indices = EpochSampler::new(task.train_len(), t.seed)?.next_batch(t.batch_size);
-    let batch = task.batch(&indices, 0, device)?;
-    let mut regularizer = position_regularizer(task, model, t);
-    let (context, _) = step_context(
-        task,
-        model,
-        regularizer.as_mut(),
-        t.batch_size,
-        device,
-        None,
-    )?;
-    let _ = task.loss(model, batch, &context);
-    Ok(())
-}
-
-/// [`train_step`] of one data-parallel peer (`peer`; `None` is the one-device step): `batch` is
-/// the peer's part (`batch_size` examples), the regularizer keeps the peer's shard of its batch,
-/// and the gradients and the logged losses are averaged over the peers between backward and the
-/// update (the finiteness check then reads the averaged losses, so every peer stops alike).
-#[allow(clippy::too_many_arguments)]
-pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: T::Model,
-    optim: &mut GroupedAdamW<B, T::Model>,
-    regularizer: Option<&mut SeqPeRegularizer>,
-    batch: T::Batch,
-    batch_size: usize,
-    lr: f64,
-    device: &B::Device,
-    peer: Option<&Peer>,
-) -> Result<(T::Model, StepStats)> {
-    let (context, reg) = step_context(task, &model, regularizer, batch_size, device, peer)?;
-    let task_loss = task.loss(&model, batch, &context);
-    let total = match &reg {
-        Some(r) => task_loss.clone() + r.loss.clone(),
-        None => task_loss.clone(),
-    };
-    let mut loss = scalar(task_loss);
-    let (mut contrastive, mut distill, mut ranking_acc, shifted) = match &reg {
-        Some(r) => (
-            Some(scalar(r.contrastive.clone())),
-            r.distill.clone().map(scalar),
-            Some(scalar(r.ranking_accuracy.clone())),
-            r.shifted,
-        ),
-        None => (None, None, None, false),
-    };
-    let finite = |loss: f64, contrastive: Option<f64>, distill: Option<f64>| {
-        if !(loss + contrastive.unwrap_or(0.0) + distill.unwrap_or(0.0)).is_finite() {
-            bail!(
-                "the training loss is not finite (task {loss}, contrastive {contrastive:?}, \
-                 distillation {distill:?})"
-            );
-        }
-        Ok(())
-    };
-    let (model, norms) = match peer {
-        None => {
-            finite(loss, contrastive, distill)?;
-            let grads = total.backward();
-            optim.step(lr, model, grads)
-        }
-        Some(p) => {
-            let grads = total.backward();
-            let mut grads = GradientsParams::from_grads(grads, &model);
-            let mut means = [
-                loss,
-                contrastive.unwrap_or(0.0),
-                distill.unwrap_or(0.0),
-                ranking_acc.unwrap_or(0.0),
-            ];
-            p.all_reduce::<B, _>(&model, &mut grads, &mut means, device)?;
-            loss = means[0];
-            contrastive = contrastive.map(|_| means[1]);
-            distill = distill.map(|_| means[2]);
-            ranking_acc = ranking_acc.map(|_| means[3]);
-            finite(loss, contrastive, distill)?;
-            optim.step_params(lr, model, grads)
-        }
-    };
-    Ok((
-        model,
-        StepStats {
-            loss,
-            contrastive,
-            distill,
-            ranking_acc,
-            shifted,
-            norms,
-        },
-    ))
 }
 
 /// Trains `model` on `task` (or resumes it) with `settings`; the model's position encoding adds
@@ -550,7 +219,7 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     let mut outcome = Outcome::default();
     while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
         let lr = schedule.lr(state.step);
-        let (next, stats) = step(
+        let (next, stats) = run_step(
             task,
             model,
             &mut optim,
@@ -637,7 +306,7 @@ fn start<B: AutodiffBackend, T: Task<B>>(
 /// global batch from the epoch sampler (a peer builds its part of it) and runs [`peer_step`].
 /// An error says that nothing was updated.
 #[allow(clippy::too_many_arguments)]
-fn step<B: AutodiffBackend, T: Task<B>>(
+fn run_step<B: AutodiffBackend, T: Task<B>>(
     task: &T,
     model: T::Model,
     optim: &mut GroupedAdamW<B, T::Model>,
@@ -876,5 +545,16 @@ fn summarize<B: AutodiffBackend, T: Task<B>>(
         train_examples: task.train_len(),
         epochs: state.sampler.epochs(),
         backend: short_type_name(std::any::type_name::<B>()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backend_names_are_short() {
+        assert_eq!(
+            super::short_type_name("burn_autodiff::backend::Autodiff<burn_flex::backend::Flex>"),
+            "Autodiff<Flex>"
+        );
     }
 }
