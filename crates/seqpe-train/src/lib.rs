@@ -11,7 +11,8 @@
 //!   parameters as groups, the encoder and the model clipped to their own global norms.
 //! * [`schedule::LrSchedule`]: warm-up then linear or cosine decay, stateless.
 //! * [`sampler::EpochSampler`]: shuffled epochs over the training examples, resumable.
-//! * [`run::RunDir`] and [`checkpoint`]: run folders written atomically.
+//! * [`session::Session`]: the run arguments every train command shares and the configuration a
+//!   session trains with; [`run::RunDir`] and [`checkpoint`]: run folders written atomically.
 //! * [`parallel::DataParallel`]: data parallelism over devices and machines (burn-collective).
 //! * [`progress::Progress`]: a progress bar on a terminal, periodic lines in logs.
 //!
@@ -55,12 +56,14 @@ pub mod progress;
 pub mod run;
 pub mod sampler;
 pub mod schedule;
+pub mod session;
 pub mod settings;
 pub mod step;
 pub mod task;
 
 pub use fit::{fit, FitOptions, FitSummary};
 pub use parallel::DataParallel;
-pub use run::{RunDir, Session};
+pub use run::RunDir;
+pub use session::Session;
 pub use settings::TrainSettings;
 pub use task::{Goal, Metric, PositionedModel, Task};
