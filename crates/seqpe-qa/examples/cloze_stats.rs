@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use seqpe_datasets::cache::DataDir;
 use seqpe_datasets::fetch;
 use seqpe_datasets::text::{self, Document};
-use seqpe_qa::data::{cloze_task, cloze_task_from_splits, trivial_baselines, ClozeConfig};
+use seqpe_qa::data::{cloze_task, cloze_task_from_splits, ClozeConfig};
+use seqpe_qa::metrics::trivial_baselines;
 
 fn words(s: &str) -> usize {
     s.split_whitespace().count()

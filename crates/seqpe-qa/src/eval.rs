@@ -24,10 +24,8 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::config::QaConfig;
-use crate::data::{
-    load_qa_path, trivial_baselines, BuiltItem, QaItem, SquadOptions, PARAGRAPH_SEPARATOR,
-};
-use crate::metrics::{lenient_em, strict_em};
+use crate::data::{load_qa_path, BuiltItem, QaItem, SquadOptions, PARAGRAPH_SEPARATOR};
+use crate::metrics::{lenient_em, strict_em, trivial_baselines};
 use crate::task::{answer_ids, cloze_task, counter, encode, fill_front, filler_of, prompt_budget};
 
 /// Scores at one context length.

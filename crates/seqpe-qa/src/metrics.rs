@@ -7,11 +7,16 @@
 //!   several candidates.
 //! * [`strict_em`]: the first line of the output *is* a gold answer, up to case, surrounding
 //!   whitespace, punctuation and quotes.
+//!
+//! Beside them, [`trivial_baselines`]: what answer-free guessing scores on a task, its floor.
+
+use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::QaItem;
+use crate::data::sentences::word_of;
+use crate::data::{is_eligible_word, split_prompt, BuiltItem, QaItem};
 
 /// The reference's exact match: true when some gold answer, trimmed and lower-cased, is a
 /// substring of the lower-cased output.
@@ -115,6 +120,85 @@ pub fn score_items(outputs: &[String], items: &[QaItem]) -> Result<EmScores> {
     ))
 }
 
+/// Scores of answer-free guessing strategies, in percent lenient EM, so a reader sees what the
+/// task's floor is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    /// The most frequent training answer (case-insensitive count; ties: earliest seen).
+    pub most_frequent_answer: String,
+    /// Answering every test item with [`Baselines::most_frequent_answer`].
+    pub most_frequent_answer_em: f64,
+    /// Answering each test item with the most frequent eligible word ([`is_eligible_word`]) of
+    /// its own context (ties: earliest in the context).
+    pub most_frequent_context_word_em: f64,
+    /// Test items scored.
+    pub n: usize,
+}
+
+/// Trivial baselines of a QA task, scored with [`lenient_em`] (see [`Baselines`]).
+///
+/// The context of an item is the part of its prompt before the question ([`split_prompt`]), or
+/// the whole prompt when it is not in [`format_prompt`](crate::data::format_prompt)'s shape.
+pub fn trivial_baselines(train: &[BuiltItem], test: &[BuiltItem]) -> Baselines {
+    let most_frequent_answer = most_frequent(
+        train
+            .iter()
+            .filter_map(|b| b.item.answers.first())
+            .map(|a| a.trim()),
+    )
+    .unwrap_or_default();
+    let pct = |k: usize| {
+        if test.is_empty() {
+            0.0
+        } else {
+            100.0 * k as f64 / test.len() as f64
+        }
+    };
+    let answer_hits = test
+        .iter()
+        .filter(|b| lenient_em(&most_frequent_answer, &b.item.answers))
+        .count();
+    let word_hits = test
+        .iter()
+        .filter(|b| {
+            let context = split_prompt(&b.item.prompt)
+                .map(|(c, _)| c)
+                .unwrap_or(&b.item.prompt);
+            let guess = most_frequent(
+                context
+                    .split_whitespace()
+                    .map(word_of)
+                    .filter(|w| is_eligible_word(w)),
+            )
+            .unwrap_or_default();
+            lenient_em(&guess, &b.item.answers)
+        })
+        .count();
+    Baselines {
+        most_frequent_answer,
+        most_frequent_answer_em: pct(answer_hits),
+        most_frequent_context_word_em: pct(word_hits),
+        n: test.len(),
+    }
+}
+
+/// The most frequent string (case-insensitive), in the case of its first occurrence; ties go to
+/// the one seen first.
+fn most_frequent<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
+    // lower-cased word → (count, first position, original form)
+    let mut counts: HashMap<String, (usize, usize, &'a str)> = HashMap::new();
+    for (pos, w) in words.enumerate() {
+        if w.is_empty() {
+            continue;
+        }
+        counts.entry(w.to_lowercase()).or_insert((0, pos, w)).0 += 1;
+    }
+    counts
+        .into_values()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, _, w)| w.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +254,12 @@ mod tests {
         assert!(score_items(&[], &items).is_err());
         let s = score_items(&["x".to_string()], &items).expect("same length");
         assert_eq!(s.n, 1);
+    }
+
+    #[test]
+    fn most_frequent_ties_go_to_first() {
+        let got = most_frequent(["b", "A", "a", "B", "c"].into_iter());
+        assert_eq!(got.as_deref(), Some("b"));
+        assert_eq!(most_frequent(std::iter::empty()), None);
     }
 }

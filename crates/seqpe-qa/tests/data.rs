@@ -7,7 +7,7 @@ use std::path::Path;
 
 use seqpe_datasets::text::Document;
 use seqpe_qa::data::*;
-use seqpe_qa::metrics::{lenient_em, strict_em};
+use seqpe_qa::metrics::{lenient_em, strict_em, trivial_baselines};
 
 fn words(s: &str) -> usize {
     s.split_whitespace().count()

@@ -1,13 +1,25 @@
 //! Run configuration: presets (`tiny`, `small`, `bench`, `gpt2-small`) as plain serialisable
 //! structs. Any field can be overridden from a JSON file or with `--set section.field=value`.
+//!
+//! [`ModelSettings`] and what it builds sit together: its position-encoding configuration
+//! ([`ModelSettings::position_config`]) and the freshly initialised [`Gpt`]
+//! ([`ModelSettings::init`]).
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
+use burn::module::Initializer;
+use burn::nn::{DropoutConfig, EmbeddingConfig, LayerNormConfig};
+use burn::tensor::backend::Backend;
 use seqpe_core::position::AlibiForm;
-use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
+use seqpe_core::transformer::{Activation, TransformerConfig};
+use seqpe_core::{
+    PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
+};
 use seqpe_train::config::RunConfig;
 use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
+
+use crate::model::Gpt;
 
 /// The GPT and its position encoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +44,53 @@ pub struct ModelSettings {
     /// (`reference`: before the 1/√d_h scaling, i.e. slopes divided by √d_h).
     #[serde(default)]
     pub alibi_form: AlibiForm,
+}
+
+impl ModelSettings {
+    /// The position-encoding configuration these settings describe.
+    pub fn position_config(&self) -> PositionEncodingConfig {
+        let seqpe = (self.pe == PeKind::SeqPe)
+            .then(|| self.seqpe.config(1, self.seqpe.max_position, self.d_model));
+        PositionEncodingConfig::new(
+            self.pe,
+            self.d_model,
+            self.n_heads,
+            self.n_layers,
+            vec![self.block_size],
+        )
+        .with_seqpe(seqpe)
+        .with_rope_base(self.rope_base)
+        .with_alibi_form(self.alibi_form)
+    }
+
+    /// A freshly initialised GPT (GPT-2 init: normal 0.02, residual projections
+    /// 0.02/√(2·n_layers)).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Gpt<B>> {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(anyhow!(
+                "d_model {} is not divisible by n_heads {}",
+                self.d_model,
+                self.n_heads
+            ));
+        }
+        Ok(Gpt {
+            token_embed: EmbeddingConfig::new(self.vocab_size, self.d_model)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device),
+            positions: self.position_config().init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            stack: TransformerConfig::new(self.d_model, self.n_heads, self.n_layers)
+                .with_resid_dropout(self.dropout)
+                .with_attn_dropout(self.attn_dropout)
+                .with_activation(Activation::GeluTanh)
+                .with_resid_init_std(Some(0.02 / (2.0 * self.n_layers as f64).sqrt()))
+                .init(device),
+            ln_f: LayerNormConfig::new(self.d_model).init(device),
+        })
+    }
 }
 
 /// Everything a text run needs; saved as `config.json` in the run folder.

@@ -7,20 +7,20 @@
 //! Position information has exactly one seam: [`Gpt::positions`], a
 //! [`seqpe_core::PositionEncoding`]. With SeqPE (the GPT recipe, `attn_scalar`) nothing is added
 //! at the input; one shared projection of the SeqPE table adds `p_q·p_k` to every layer's logits.
+//!
+//! A GPT is built (GPT-2 init) by [`ModelSettings::init`](crate::config::ModelSettings::init),
+//! beside its settings.
 
-use anyhow::{anyhow, Result};
-use burn::module::{Initializer, Module};
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
+use anyhow::Result;
+use burn::module::Module;
+use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
-use seqpe_core::transformer::{Activation, Transformer, TransformerConfig};
+use seqpe_core::transformer::Transformer;
 use seqpe_core::{
-    AttentionOptions, AttnMask, KvCache, PeKind, PositionContext, PositionEncoding,
-    PositionEncodingConfig, PositionGrid,
+    AttentionOptions, AttnMask, KvCache, PositionContext, PositionEncoding, PositionGrid,
 };
 use seqpe_train::PositionedModel;
-
-use crate::config::ModelSettings;
 
 /// A GPT-2-style causal language model.
 #[derive(Module, Debug)]
@@ -30,53 +30,6 @@ pub struct Gpt<B: Backend> {
     pub dropout: Dropout,
     pub stack: Transformer<B>,
     pub ln_f: LayerNorm<B>,
-}
-
-impl ModelSettings {
-    /// The position-encoding configuration these settings describe.
-    pub fn position_config(&self) -> PositionEncodingConfig {
-        let seqpe = (self.pe == PeKind::SeqPe)
-            .then(|| self.seqpe.config(1, self.seqpe.max_position, self.d_model));
-        PositionEncodingConfig::new(
-            self.pe,
-            self.d_model,
-            self.n_heads,
-            self.n_layers,
-            vec![self.block_size],
-        )
-        .with_seqpe(seqpe)
-        .with_rope_base(self.rope_base)
-        .with_alibi_form(self.alibi_form)
-    }
-
-    /// A freshly initialised GPT (GPT-2 init: normal 0.02, residual projections
-    /// 0.02/√(2·n_layers)).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Gpt<B>> {
-        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
-            return Err(anyhow!(
-                "d_model {} is not divisible by n_heads {}",
-                self.d_model,
-                self.n_heads
-            ));
-        }
-        Ok(Gpt {
-            token_embed: EmbeddingConfig::new(self.vocab_size, self.d_model)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: 0.02,
-                })
-                .init(device),
-            positions: self.position_config().init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            stack: TransformerConfig::new(self.d_model, self.n_heads, self.n_layers)
-                .with_resid_dropout(self.dropout)
-                .with_attn_dropout(self.attn_dropout)
-                .with_activation(Activation::GeluTanh)
-                .with_resid_init_std(Some(0.02 / (2.0 * self.n_layers as f64).sqrt()))
-                .init(device),
-            ln_f: LayerNormConfig::new(self.d_model).init(device),
-        })
-    }
 }
 
 impl<B: Backend> PositionedModel<B> for Gpt<B> {

@@ -25,110 +25,23 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use anyhow::{anyhow, Context, Result};
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor};
 use seqpe_core::diagnostics::{table_stats, TableStats};
-use seqpe_core::training::RegularizedStep;
-use seqpe_core::{
-    training_context, PositionContext, PositionEncoding, PositionGrid, SeqPeRegularizer, Shard,
-};
+use seqpe_core::{PositionEncoding, PositionGrid, SeqPeRegularizer};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{write_dir_atomically, write_json};
-use crate::optim::{param_ids, GradNorms, GroupedAdamW, ParamGroups};
+use crate::optim::GroupedAdamW;
 use crate::parallel::{DataParallel, Peer};
 use crate::progress::Progress;
 use crate::run::{load_checkpoint, save_checkpoint, save_model, RunDir};
 use crate::sampler::EpochSampler;
 use crate::settings::TrainSettings;
-
-/// A model with one position-encoding seam (the GPT, the ViT).
-pub trait PositionedModel<B: Backend> {
-    fn positions(&self) -> &PositionEncoding<B>;
-}
-
-/// Whether a validation metric is better when lower (perplexity) or higher (accuracy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Goal {
-    Minimize,
-    Maximize,
-}
-
-/// One validation result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metric {
-    /// Its key in `metrics.jsonl` (`valid_ppl`, `valid_top1`, `valid_answer_ppl`).
-    pub name: String,
-    pub value: f64,
-    pub goal: Goal,
-}
-
-impl Metric {
-    pub fn new(name: &str, value: f64, goal: Goal) -> Self {
-        Self {
-            name: name.into(),
-            value,
-            goal,
-        }
-    }
-
-    /// Whether this result beats `best` (a NaN never does).
-    pub fn better_than(&self, best: Option<f64>) -> bool {
-        if !self.value.is_finite() {
-            return false;
-        }
-        match (best, self.goal) {
-            (None, _) => true,
-            (Some(b), Goal::Minimize) => self.value < b,
-            (Some(b), Goal::Maximize) => self.value > b,
-        }
-    }
-}
-
-/// What the loop needs to know about a task: its examples, its positions and its loss.
-pub trait Task<B: AutodiffBackend> {
-    type Model: AutodiffModule<B, InnerModule: PositionedModel<B::InnerBackend>>
-        + PositionedModel<B>;
-    type Batch;
-
-    /// Training examples (blocks, images, questions); the epoch sampler shuffles `0..len`.
-    fn train_len(&self) -> usize;
-    /// Where the tokens of every training batch sit when unshifted (the regularizer may shift
-    /// them).
-    fn grid(&self) -> &PositionGrid;
-    /// The batch of these example indices at `step` (which seeds any augmentation).
-    fn batch(&self, indices: &[usize], step: usize, device: &B::Device) -> Result<Self::Batch>;
-    /// One data-parallel peer's `part` of the global batch `indices` at `step`: the examples
-    /// `indices[part]`, exactly as they are in the whole batch (a task whose augmentation draws
-    /// from one stream over the batch overrides this).
-    fn batch_part(
-        &self,
-        indices: &[usize],
-        part: std::ops::Range<usize>,
-        step: usize,
-        device: &B::Device,
-    ) -> Result<Self::Batch> {
-        self.batch(&indices[part], step, device)
-    }
-    /// The task loss of a batch (a scalar) with the given position context.
-    fn loss(
-        &self,
-        model: &Self::Model,
-        batch: Self::Batch,
-        positions: &PositionContext<B>,
-    ) -> Tensor<B, 1>;
-    /// Validation of the current weights.
-    fn validate(
-        &self,
-        model: &<Self::Model as AutodiffModule<B>>::InnerModule,
-        device: &B::Device,
-    ) -> Result<Metric>;
-    /// What one example counts for throughput: (`"tokens"`, block size) or (`"images"`, 1).
-    fn unit(&self) -> (&'static str, usize);
-}
+use crate::step::{materialize, step_seed};
+pub use crate::step::{optimizer_for, peer_step, position_regularizer, train_step, StepStats};
+pub use crate::task::{Goal, Metric, PositionedModel, Task};
 
 /// Where a run writes and how it starts and stops.
 #[derive(Debug, Clone)]
@@ -209,21 +122,6 @@ impl Ema {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backend_names_are_short() {
-        assert_eq!(
-            super::short_type_name("burn_autodiff::backend::Autodiff<burn_flex::backend::Flex>"),
-            "Autodiff<Flex>"
-        );
-    }
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_scalar().elem()
-}
-
 /// How distinct the position vectors of the trained grid are, for encodings that have them.
 fn position_stats<B: Backend>(
     positions: &PositionEncoding<B>,
@@ -235,235 +133,6 @@ fn position_stats<B: Backend>(
         .position_vectors(&origin, device)?
         .filter(|t| t.dims()[0] >= 2)
         .map(table_stats))
-}
-
-/// What one optimisation step reports.
-#[derive(Debug, Clone, Copy)]
-pub struct StepStats {
-    /// The task loss (without the regularizers).
-    pub loss: f64,
-    /// SeqPE only: the contrastive loss, the distillation loss (`None` on shifted steps) and the
-    /// contrastive ranking accuracy.
-    pub contrastive: Option<f64>,
-    pub distill: Option<f64>,
-    pub ranking_acc: Option<f64>,
-    /// Whether the main positions were randomly shifted this step.
-    pub shifted: bool,
-    pub norms: GradNorms,
-}
-
-/// The optimizer of a model: its SeqPE encoder (if any) as one group, the main parameters that
-/// take no weight decay (1-D ones and the encoding's tables) as another, the rest decayed.
-pub fn optimizer_for<B: AutodiffBackend, M: AutodiffModule<B> + PositionedModel<B>>(
-    model: &M,
-    settings: &TrainSettings,
-) -> GroupedAdamW<B, M> {
-    let positions = model.positions();
-    let encoder = positions
-        .seqpe()
-        .map(|s| param_ids(&s.encoder))
-        .unwrap_or_default();
-    let groups = ParamGroups::new(
-        model,
-        encoder.into_iter().map(|(id, _)| id),
-        positions.no_decay_params(),
-    );
-    GroupedAdamW::new(settings.optim(), groups)
-}
-
-/// One optimisation step (Burn's `TrainStep`): the position context (for SeqPE from the
-/// regularizer's merged encoder pass, which also gives `w_ct·L_ct + w_kd·L_kd`), the task loss,
-/// a check that the loss is finite (an error, before anything is updated), backward, and the
-/// grouped AdamW update at learning rate `lr`.
-#[allow(clippy::too_many_arguments)]
-pub fn train_step<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: T::Model,
-    optim: &mut GroupedAdamW<B, T::Model>,
-    regularizer: Option<&mut SeqPeRegularizer>,
-    batch: T::Batch,
-    batch_size: usize,
-    lr: f64,
-    device: &B::Device,
-) -> Result<(T::Model, StepStats)> {
-    peer_step(
-        task,
-        model,
-        optim,
-        regularizer,
-        batch,
-        batch_size,
-        lr,
-        device,
-        None,
-    )
-}
-
-/// The position context of a step of `batch_size` examples (the encoding's training-time side,
-/// [`training_context`]): for SeqPE, from the regularizer's merged encoder pass (the peer's shard
-/// of its batch), which also gives the regularizer losses.
-fn step_context<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: &T::Model,
-    regularizer: Option<&mut SeqPeRegularizer>,
-    batch_size: usize,
-    device: &B::Device,
-    peer: Option<&Peer>,
-) -> Result<(PositionContext<B>, Option<RegularizedStep<B>>)> {
-    let (shard, first_row) = peer.map_or((Shard::WHOLE, 0), |p| {
-        (p.shard(), p.shard().index * batch_size)
-    });
-    Ok(training_context(
-        model.positions(),
-        task.grid(),
-        batch_size,
-        regularizer,
-        shard,
-        first_row,
-        device,
-    )?)
-}
-
-/// The training-time loss of `model`'s position encoding on `task` (SeqPE's regularizers; `None`
-/// for the other encodings), seeded by the run's seed: the one place a training loop or a
-/// benchmark gets it.
-pub fn position_regularizer<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: &T::Model,
-    settings: &TrainSettings,
-) -> Option<SeqPeRegularizer> {
-    SeqPeRegularizer::for_encoding(
-        model.positions(),
-        task.grid(),
-        &settings.regularizer,
-        settings.seed,
-    )
-}
-
-/// The backend seed of training step `step` (0-based).
-fn step_seed(seed: u64, step: usize) -> u64 {
-    seed.wrapping_mul(1_000_003).wrapping_add(step as u64)
-}
-
-/// Whether every parameter of `model` holds its value (Burn initializes parameters lazily, on
-/// first use).
-fn initialized<B: Backend, M: Module<B>>(model: &M) -> bool {
-    struct All(bool);
-    impl<B: Backend> ModuleVisitor<B> for All {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0 &= param.is_initialized();
-        }
-    }
-    let mut all = All(true);
-    model.visit(&mut all);
-    all.0
-}
-
-/// Initializes `model`'s lazy parameters exactly as a one-device run does: in the first step's
-/// forward pass (task loss and regularizer, whole batch, step 0's seed), whose result is
-/// dropped. Data-parallel replicas are then copies of these weights, the one-device run's.
-fn materialize<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: &T::Model,
-    settings: &TrainSettings,
-    device: &B::Device,
-) -> Result<()> {
-    if initialized(model) {
-        return Ok(());
-    }
-    let t = settings;
-    B::seed(device, step_seed(t.seed, 0));
-    let indices = EpochSampler::new(task.train_len(), t.seed)?.next_batch(t.batch_size);
-    let batch = task.batch(&indices, 0, device)?;
-    let mut regularizer = position_regularizer(task, model, t);
-    let (context, _) = step_context(
-        task,
-        model,
-        regularizer.as_mut(),
-        t.batch_size,
-        device,
-        None,
-    )?;
-    let _ = task.loss(model, batch, &context);
-    Ok(())
-}
-
-/// [`train_step`] of one data-parallel peer (`peer`; `None` is the one-device step): `batch` is
-/// the peer's part (`batch_size` examples), the regularizer keeps the peer's shard of its batch,
-/// and the gradients and the logged losses are averaged over the peers between backward and the
-/// update (the finiteness check then reads the averaged losses, so every peer stops alike).
-#[allow(clippy::too_many_arguments)]
-pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
-    task: &T,
-    model: T::Model,
-    optim: &mut GroupedAdamW<B, T::Model>,
-    regularizer: Option<&mut SeqPeRegularizer>,
-    batch: T::Batch,
-    batch_size: usize,
-    lr: f64,
-    device: &B::Device,
-    peer: Option<&Peer>,
-) -> Result<(T::Model, StepStats)> {
-    let (context, reg) = step_context(task, &model, regularizer, batch_size, device, peer)?;
-    let task_loss = task.loss(&model, batch, &context);
-    let total = match &reg {
-        Some(r) => task_loss.clone() + r.loss.clone(),
-        None => task_loss.clone(),
-    };
-    let mut loss = scalar(task_loss);
-    let (mut contrastive, mut distill, mut ranking_acc, shifted) = match &reg {
-        Some(r) => (
-            Some(scalar(r.contrastive.clone())),
-            r.distill.clone().map(scalar),
-            Some(scalar(r.ranking_accuracy.clone())),
-            r.shifted,
-        ),
-        None => (None, None, None, false),
-    };
-    let finite = |loss: f64, contrastive: Option<f64>, distill: Option<f64>| {
-        if !(loss + contrastive.unwrap_or(0.0) + distill.unwrap_or(0.0)).is_finite() {
-            bail!(
-                "the training loss is not finite (task {loss}, contrastive {contrastive:?}, \
-                 distillation {distill:?})"
-            );
-        }
-        Ok(())
-    };
-    let (model, norms) = match peer {
-        None => {
-            finite(loss, contrastive, distill)?;
-            let grads = total.backward();
-            optim.step(lr, model, grads)
-        }
-        Some(p) => {
-            let grads = total.backward();
-            let mut grads = GradientsParams::from_grads(grads, &model);
-            let mut means = [
-                loss,
-                contrastive.unwrap_or(0.0),
-                distill.unwrap_or(0.0),
-                ranking_acc.unwrap_or(0.0),
-            ];
-            p.all_reduce::<B, _>(&model, &mut grads, &mut means, device)?;
-            loss = means[0];
-            contrastive = contrastive.map(|_| means[1]);
-            distill = distill.map(|_| means[2]);
-            ranking_acc = ranking_acc.map(|_| means[3]);
-            finite(loss, contrastive, distill)?;
-            optim.step_params(lr, model, grads)
-        }
-    };
-    Ok((
-        model,
-        StepStats {
-            loss,
-            contrastive,
-            distill,
-            ranking_acc,
-            shifted,
-            norms,
-        },
-    ))
 }
 
 /// Trains `model` on `task` (or resumes it) with `settings`; the model's position encoding adds
@@ -528,7 +197,9 @@ pub fn fit<B: AutodiffBackend, T: Task<B> + Sync>(
     first.ok_or_else(|| anyhow!("no data-parallel peer ran"))
 }
 
-/// The training loop of one peer (`None`: the only one).
+/// The training loop of one peer (`None`: the only one), top to bottom: start (or resume), then
+/// per step the update and, on the writer only, the step's log line, validation (keeping the best
+/// model) and checkpoints; at the end the summary.
 fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     task: &T,
     model: T::Model,
@@ -538,12 +209,80 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     peer: Option<&Peer>,
 ) -> Result<FitSummary> {
     let writer = peer.is_none_or(|p| p.is_writer());
-    let run = &opts.run;
-    let t = settings;
-    let mut optim = optimizer_for::<B, T::Model>(&model, t);
+    let (run, t) = (&opts.run, settings);
+    let (mut model, mut optim, mut state) = start(task, model, t, opts, device, writer)?;
+    let schedule = t.schedule();
+    let unit = task.unit();
+    let mut log = writer.then(|| StepLog::new(&opts.label, t.steps, state.step, unit));
+    let local_batch = peer.map_or(t.batch_size, |p| t.batch_size / p.shard().count);
+    let clock = Clock::start(&state);
+    let mut outcome = Outcome::default();
+    while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
+        let lr = schedule.lr(state.step);
+        let (next, stats) = run_step(
+            task,
+            model,
+            &mut optim,
+            &mut state,
+            t,
+            lr,
+            local_batch,
+            run,
+            device,
+            peer,
+        )?;
+        model = next;
+        state.step += 1;
+        state.seen += t.batch_size as u64;
+        outcome.loss = stats.loss;
+        let Some(log) = log.as_mut() else {
+            // not the writer: nothing to log, validate or save
+            continue;
+        };
+        let rate = clock.rate(state.step, t.batch_size * unit.1);
+        log.step(run, state.step, &stats, lr, rate)?;
+        let last = state.step == t.steps;
+        if last || (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every)) {
+            let metric = validate(task, &model, &mut state, run, &log.progress, device)?;
+            outcome.valid = Some(metric.value);
+            outcome.metric = metric.name;
+        }
+        let stop = opts.stop_after == Some(state.step);
+        if last || stop || (t.checkpoint_every > 0 && state.step.is_multiple_of(t.checkpoint_every))
+        {
+            state.seconds = clock.total_seconds();
+            save_checkpoint(run, &model, &optim, &state)?;
+        }
+    }
+    if let Some(log) = log {
+        log.progress.finish();
+    }
+    let summary = summarize::<B, T>(task, t, &state, &clock, outcome, unit);
+    if writer {
+        write_json(&run.file("summary.json"), &summary)
+            .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
+    }
+    Ok(summary)
+}
+
+/// What a session starts from: the model, its optimizer and the loop state.
+type Start<B, M> = (M, GroupedAdamW<B, M>, FitState);
+
+/// The model, its optimizer and the loop state a session starts from: fresh (step 0, a new epoch
+/// sampler, the encoding's regularizer seeded by the run's seed) or, when resuming, all three
+/// from the latest checkpoint; the writer then cuts `metrics.jsonl` back to that step.
+fn start<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    settings: &TrainSettings,
+    opts: &FitOptions,
+    device: &B::Device,
+    writer: bool,
+) -> Result<Start<B, T::Model>> {
+    let (run, t) = (&opts.run, settings);
+    let optim = optimizer_for::<B, T::Model>(&model, t);
     let regularizer = position_regularizer(task, &model, t);
-    let mut model = model;
-    let mut state = FitState {
+    let state = FitState {
         step: 0,
         best: None,
         sampler: EpochSampler::new(task.train_len(), t.seed)?,
@@ -551,65 +290,130 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
         seen: 0,
         seconds: 0.0,
     };
-    if opts.resume {
-        let (m, o, s) =
-            load_checkpoint(run, model, |m| optimizer_for::<B, T::Model>(m, t), device)?;
-        (model, optim, state) = (m, o, s);
-        if writer {
-            run.truncate_metrics(state.step)?;
-            eprintln!("resumed {} at step {}", run.root.display(), state.step);
+    if !opts.resume {
+        return Ok((model, optim, state));
+    }
+    let (model, optim, state): (_, _, FitState) =
+        load_checkpoint(run, model, |m| optimizer_for::<B, T::Model>(m, t), device)?;
+    if writer {
+        run.truncate_metrics(state.step)?;
+        eprintln!("resumed {} at step {}", run.root.display(), state.step);
+    }
+    Ok((model, optim, state))
+}
+
+/// Training step `state.step` at learning rate `lr`: seeds the backend for the step, draws the
+/// global batch from the epoch sampler (a peer builds its part of it) and runs [`peer_step`].
+/// An error says that nothing was updated.
+#[allow(clippy::too_many_arguments)]
+fn run_step<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: T::Model,
+    optim: &mut GroupedAdamW<B, T::Model>,
+    state: &mut FitState,
+    settings: &TrainSettings,
+    lr: f64,
+    local_batch: usize,
+    run: &RunDir,
+    device: &B::Device,
+    peer: Option<&Peer>,
+) -> Result<(T::Model, StepStats)> {
+    let step = state.step;
+    B::seed(device, step_seed(settings.seed, step));
+    let indices = state.sampler.next_batch(settings.batch_size);
+    let batch = match peer {
+        None => task.batch(&indices, step, device)?,
+        Some(p) => {
+            let part = p.shard().range(indices.len(), "the batch size")?;
+            task.batch_part(&indices, part, step, device)?
+        }
+    };
+    peer_step(
+        task,
+        model,
+        optim,
+        state.regularizer.as_mut(),
+        batch,
+        local_batch,
+        lr,
+        device,
+        peer,
+    )
+    .with_context(|| {
+        format!(
+            "step {}: nothing was updated and the last checkpoint in {} is intact; lower \
+             train.lr or lengthen train.warmup_steps, then --resume",
+            step + 1,
+            run.root.display()
+        )
+    })
+}
+
+/// The wall time of a session, and of the run before it (a resumed run's checkpoint holds it).
+struct Clock {
+    started: Instant,
+    seconds_before: f64,
+    start_step: usize,
+}
+
+impl Clock {
+    fn start(state: &FitState) -> Self {
+        Self {
+            started: Instant::now(),
+            seconds_before: state.seconds,
+            start_step: state.step,
         }
     }
-    let schedule = t.schedule();
-    let (unit, per_example) = task.unit();
-    let grid = task.grid();
-    let mut progress =
-        writer.then(|| Progress::new(&opts.label, t.steps as u64, state.step as u64));
-    let local_batch = peer.map_or(t.batch_size, |p| t.batch_size / p.shard().count);
-    let started = Instant::now();
-    let (seconds_before, start_step) = (state.seconds, state.step);
-    let (mut loss_ema, mut ct_ema, mut kd_ema, mut acc_ema) = (
-        Ema::default(),
-        Ema::default(),
-        Ema::default(),
-        Ema::default(),
-    );
-    let mut last_loss = f64::NAN;
-    let mut last_valid = None;
-    let mut metric_name = String::new();
-    while state.step < t.steps && opts.stop_after.is_none_or(|s| state.step < s) {
-        let step = state.step;
-        B::seed(device, step_seed(t.seed, step));
-        let indices = state.sampler.next_batch(t.batch_size);
-        let batch = match peer {
-            None => task.batch(&indices, step, device)?,
-            Some(p) => {
-                let part = p.shard().range(indices.len(), "the batch size")?;
-                task.batch_part(&indices, part, step, device)?
-            }
-        };
-        let lr = schedule.lr(step);
 
-        let (next, stats) = peer_step(
-            task,
-            model,
-            &mut optim,
-            state.regularizer.as_mut(),
-            batch,
-            local_batch,
-            lr,
-            device,
-            peer,
-        )
-        .with_context(|| {
-            format!(
-                "step {}: nothing was updated and the last checkpoint in {} is intact; lower \
-                 train.lr or lengthen train.warmup_steps, then --resume",
-                step + 1,
-                run.root.display()
-            )
-        })?;
-        model = next;
+    /// Seconds of this session.
+    fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Seconds of the run up to now, every session included.
+    fn total_seconds(&self) -> f64 {
+        self.seconds_before + self.seconds()
+    }
+
+    /// Throughput of this session up to `step`, with `per_step` units (tokens, images) a step.
+    fn rate(&self, step: usize, per_step: usize) -> f64 {
+        ((step - self.start_step) * per_step) as f64 / self.seconds().max(1e-9)
+    }
+}
+
+/// What the writer shows and logs of each step: the progress line (moving averages of the losses
+/// and the ranking accuracy, throughput, learning rate) and one `metrics.jsonl` line.
+struct StepLog {
+    progress: Progress,
+    loss: Ema,
+    contrastive: Ema,
+    distill: Ema,
+    ranking_acc: Ema,
+    unit: &'static str,
+}
+
+impl StepLog {
+    fn new(label: &str, steps: usize, step: usize, unit: (&'static str, usize)) -> Self {
+        Self {
+            progress: Progress::new(label, steps as u64, step as u64),
+            loss: Ema::default(),
+            contrastive: Ema::default(),
+            distill: Ema::default(),
+            ranking_acc: Ema::default(),
+            unit: unit.0,
+        }
+    }
+
+    /// Shows and logs step `step` (1-based: the steps done) at learning rate `lr` and `rate`
+    /// units per second.
+    fn step(
+        &mut self,
+        run: &RunDir,
+        step: usize,
+        stats: &StepStats,
+        lr: f64,
+        rate: f64,
+    ) -> Result<()> {
         let (loss, ct, kd, acc, norms) = (
             stats.loss,
             stats.contrastive,
@@ -617,104 +421,140 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
             stats.ranking_acc,
             stats.norms,
         );
-        state.step += 1;
-        state.seen += t.batch_size as u64;
-        last_loss = loss;
-        let Some(progress) = progress.as_mut() else {
-            // not the writer: nothing to log, validate or save
-            continue;
-        };
-
-        let elapsed = started.elapsed().as_secs_f64();
-        let rate =
-            ((state.step - start_step) * t.batch_size * per_example) as f64 / elapsed.max(1e-9);
-        let e = loss_ema.push(loss);
+        let e = self.loss.push(loss);
         let mut msg = format!("loss {e:.3}");
         if let Some(ct) = ct {
-            msg += &format!(" ct {:.3}", ct_ema.push(ct));
+            msg += &format!(" ct {:.3}", self.contrastive.push(ct));
         }
         if let Some(kd) = kd {
-            msg += &format!(" kd {:.4}", kd_ema.push(kd));
+            msg += &format!(" kd {:.4}", self.distill.push(kd));
         }
         if let Some(acc) = acc {
-            msg += &format!(" rank-acc {:.2}", acc_ema.push(acc));
+            msg += &format!(" rank-acc {:.2}", self.ranking_acc.push(acc));
         }
+        let unit = self.unit;
         msg += &format!(" {rate:.0} {unit}/s lr {lr:.2e}");
-        progress.update(state.step as u64, &msg);
+        self.progress.update(step as u64, &msg);
         run.log(&serde_json::json!({
-            "step": state.step, "loss": loss, "lr": lr, "per_s": rate,
+            "step": step, "loss": loss, "lr": lr, "per_s": rate,
             "grad_norm": norms.model, "encoder_grad_norm": norms.encoder,
             "contrastive": ct, "distill": kd, "ranking_acc": acc, "shifted": stats.shifted,
-        }))?;
+        }))
+    }
+}
 
-        let last = state.step == t.steps;
-        if last || (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every)) {
-            let valid = model.valid();
-            let metric = task.validate(&valid, device)?;
-            let table = position_stats(valid.positions(), grid, device)?;
-            let mut line = serde_json::json!({"step": state.step});
-            line[metric.name.as_str()] = metric.value.into();
-            if let Some(s) = &table {
-                line["pe_mean_cos"] = s.mean_cosine.into();
-                line["pe_min_cos"] = s.min_cosine.into();
-                line["pe_effective_rank"] = s.participation_ratio.into();
-                line["pe_rms_norm"] = s.rms_norm.into();
-                line["pe_centred_rms_norm"] = s.centred_rms_norm.into();
-            }
-            run.log(&line)?;
-            progress.println(&format!(
-                "step {}: {} {:.4}{}",
-                state.step,
-                metric.name,
-                metric.value,
-                table.map_or(String::new(), |s| format!(
-                    " (positions: mean cos {:.3}, eff. rank {:.1})",
-                    s.mean_cosine, s.participation_ratio
-                ))
-            ));
-            if metric.better_than(state.best) {
-                state.best = Some(metric.value);
-                write_dir_atomically(&run.best(), |dir| {
-                    save_model(&model, dir)?;
-                    write_json(
-                        &dir.join("metric.json"),
-                        &serde_json::json!({"step": state.step, metric.name.as_str(): metric.value}),
-                    )
-                })
-                .context("saving the best model")?;
-            }
-            last_valid = Some(metric.value);
-            metric_name = metric.name;
-        }
-        let stop = opts.stop_after == Some(state.step);
-        if last || stop || (t.checkpoint_every > 0 && state.step.is_multiple_of(t.checkpoint_every))
-        {
-            state.seconds = seconds_before + started.elapsed().as_secs_f64();
-            save_checkpoint(run, &model, &optim, &state)?;
+/// Validates the current weights after step `state.step`: logs and shows the metric with how
+/// distinct the position table is, and saves the model to `best/` when the metric beats the best
+/// so far (`state.best`).
+fn validate<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    model: &T::Model,
+    state: &mut FitState,
+    run: &RunDir,
+    progress: &Progress,
+    device: &B::Device,
+) -> Result<Metric> {
+    let valid = model.valid();
+    let metric = task.validate(&valid, device)?;
+    let table = position_stats(valid.positions(), task.grid(), device)?;
+    log_validation(run, progress, state.step, &metric, table)?;
+    if metric.better_than(state.best) {
+        state.best = Some(metric.value);
+        write_dir_atomically(&run.best(), |dir| {
+            save_model(model, dir)?;
+            write_json(
+                &dir.join("metric.json"),
+                &serde_json::json!({"step": state.step, metric.name.as_str(): metric.value}),
+            )
+        })
+        .context("saving the best model")?;
+    }
+    Ok(metric)
+}
+
+/// The validation's `metrics.jsonl` line and progress line.
+fn log_validation(
+    run: &RunDir,
+    progress: &Progress,
+    step: usize,
+    metric: &Metric,
+    table: Option<TableStats>,
+) -> Result<()> {
+    let mut line = serde_json::json!({"step": step});
+    line[metric.name.as_str()] = metric.value.into();
+    if let Some(s) = &table {
+        line["pe_mean_cos"] = s.mean_cosine.into();
+        line["pe_min_cos"] = s.min_cosine.into();
+        line["pe_effective_rank"] = s.participation_ratio.into();
+        line["pe_rms_norm"] = s.rms_norm.into();
+        line["pe_centred_rms_norm"] = s.centred_rms_norm.into();
+    }
+    run.log(&line)?;
+    progress.println(&format!(
+        "step {}: {} {:.4}{}",
+        step,
+        metric.name,
+        metric.value,
+        table.map_or(String::new(), |s| format!(
+            " (positions: mean cos {:.3}, eff. rank {:.1})",
+            s.mean_cosine, s.participation_ratio
+        ))
+    ));
+    Ok(())
+}
+
+/// The last training loss and validation result of a session, for its summary.
+struct Outcome {
+    loss: f64,
+    valid: Option<f64>,
+    /// The validation metric's name (empty when the session did not validate).
+    metric: String,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Self {
+            loss: f64::NAN,
+            valid: None,
+            metric: String::new(),
         }
     }
-    if let Some(progress) = progress {
-        progress.finish();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let examples = (state.step - start_step) * t.batch_size;
-    let summary = FitSummary {
+}
+
+/// The session's [`FitSummary`].
+fn summarize<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    settings: &TrainSettings,
+    state: &FitState,
+    clock: &Clock,
+    outcome: Outcome,
+    (unit, per_example): (&str, usize),
+) -> FitSummary {
+    let seconds = clock.seconds();
+    let examples = (state.step - clock.start_step) * settings.batch_size;
+    FitSummary {
         steps: state.step,
-        final_loss: last_loss,
-        metric: metric_name,
+        final_loss: outcome.loss,
+        metric: outcome.metric,
         best_valid: state.best,
-        last_valid,
+        last_valid: outcome.valid,
         seconds,
-        total_seconds: seconds_before + seconds,
+        total_seconds: clock.seconds_before + seconds,
         unit: unit.into(),
         per_second: (examples * per_example) as f64 / seconds.max(1e-9),
         train_examples: task.train_len(),
         epochs: state.sampler.epochs(),
         backend: short_type_name(std::any::type_name::<B>()),
-    };
-    if writer {
-        write_json(&run.file("summary.json"), &summary)
-            .map_err(|e| anyhow!("cannot write the run summary: {e}"))?;
     }
-    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backend_names_are_short() {
+        assert_eq!(
+            super::short_type_name("burn_autodiff::backend::Autodiff<burn_flex::backend::Flex>"),
+            "Autodiff<Flex>"
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Data parallelism on Burn's collective engine (`burn-collective`): [`DataParallel`] says where
-//! the peers are, [`Peer`] is what one of them does in [`crate::fit`]'s loop.
+//! the peers are, [`Peer`] is what one of them does in [`crate::fit`](mod@crate::fit)'s loop.
 //!
 //! Where to start: [`crate::fit::fit`] runs the one training loop once per local peer (a thread
 //! each); with one device and one node it runs it on the calling thread exactly as before, with no

@@ -22,54 +22,11 @@ use serde::Serialize;
 use crate::checkpoint::{existing_dir, read_json, write_dir_atomically, write_json};
 use crate::optim::GroupedAdamW;
 
+// `seqpe_train::run::Session` stays a valid path for the crates that name it so; the type lives
+// in `crate::session` (this re-export is the only way `run` refers to it).
+pub use crate::session::Session;
+
 pub type Recorder32 = NamedMpkFileRecorder<FullPrecisionSettings>;
-
-/// One training session in a run folder: the run arguments every train command shares
-/// (`--run`, `--resume`, `--stop-after`, `--set`).
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub run: RunDir,
-    /// Continue from the run's latest checkpoint, with its saved configuration.
-    pub resume: bool,
-    /// Stop (with a checkpoint) once this step is reached; the run stays resumable.
-    pub stop_after: Option<usize>,
-    /// The `--set` overrides given: a resumed run accepts `train.steps=N` only.
-    pub overrides: Vec<String>,
-    /// The data-parallel peers (`--devices`, `--nodes`); one device by default.
-    pub parallel: crate::parallel::DataParallel,
-}
-
-impl Session {
-    /// A fresh session in `run` with no overrides.
-    pub fn fresh(run: impl Into<PathBuf>) -> Self {
-        Self {
-            run: RunDir::new(run),
-            resume: false,
-            stop_after: None,
-            overrides: vec![],
-            parallel: crate::parallel::DataParallel::single(),
-        }
-    }
-
-    /// Prepares the folder (refusing to overwrite a checkpoint unless resuming) and returns the
-    /// configuration this session trains with: `fresh` for a new run, the saved one (plus an
-    /// allowed `train.steps`) when resuming.
-    pub fn config<C: crate::config::RunConfig>(&self, fresh: C) -> Result<C> {
-        self.run.prepare(self.resume)?;
-        crate::config::for_run(&self.run, self.resume, fresh, &self.overrides)
-    }
-
-    /// What [`crate::fit`] needs of this session; `label` names the progress lines.
-    pub fn fit_options(&self, label: &str) -> crate::FitOptions {
-        crate::FitOptions {
-            run: self.run.clone(),
-            resume: self.resume,
-            stop_after: self.stop_after,
-            label: label.into(),
-            parallel: self.parallel.clone(),
-        }
-    }
-}
 
 /// What [`RunDir::compare_steps`] found.
 #[derive(Debug, Clone, Default)]

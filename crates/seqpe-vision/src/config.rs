@@ -1,13 +1,27 @@
 //! Run configuration: presets (`tiny`, `small`, `small-native`, `vit-s`) as plain serialisable
 //! structs. Any field can be
 //! overridden from a JSON file or with `--set section.field=value`.
+//!
+//! [`ModelSettings`] and what it builds sit together: the trained grid
+//! ([`ModelSettings::trained_extent`]), its position-encoding configuration
+//! ([`ModelSettings::position_config`], with the reference RoPE bases of [`default_rope_base`])
+//! and the freshly initialised [`Vit`] ([`ModelSettings::init`]).
 
 use anyhow::{bail, Result};
-use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
+use burn::module::Initializer;
+use burn::nn::{DropoutConfig, LayerNormConfig, Linear};
+use burn::tensor::backend::Backend;
+use seqpe_core::attention::normal_linear;
+use seqpe_core::transformer::{Activation, TransformerConfig};
+use seqpe_core::{
+    PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
+};
 use seqpe_train::config::RunConfig;
 use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
+
+use crate::model::Vit;
 
 /// The ViT and its position encoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +54,114 @@ pub struct ModelSettings {
     pub seqpe: SeqPeSettings,
     /// RoPE base; `None` = the reference class defaults (rope 10000, rope2d 100, rope-mixed 10).
     pub rope_base: Option<f64>,
+}
+
+/// The reference RoPE bases of the ViT baselines (`rotary` 10000, `rotary_2d` class default 100,
+/// RoPE-Mixed 10).
+pub fn default_rope_base(kind: PeKind) -> f64 {
+    match kind {
+        PeKind::Rope2d => 100.0,
+        PeKind::RopeMixed => 10.0,
+        _ => 10_000.0,
+    }
+}
+
+impl ModelSettings {
+    /// Patches per axis at the training resolution.
+    pub fn train_side(&self) -> usize {
+        self.image_size / self.patch
+    }
+
+    /// The trained grid as the position encoding sees it (`[side, side]`, or `[side²]` for
+    /// `dims = 1`).
+    pub fn trained_extent(&self) -> Vec<usize> {
+        let s = self.train_side();
+        if self.dims == 1 {
+            vec![s * s]
+        } else {
+            vec![s, s]
+        }
+    }
+
+    /// The SeqPE trained range per coordinate: `max_per_axis` for (row, col), `max_per_axis²`
+    /// for the flat index.
+    pub fn seqpe_range(&self) -> usize {
+        if self.dims == 1 {
+            self.seqpe.max_position * self.seqpe.max_position
+        } else {
+            self.seqpe.max_position
+        }
+    }
+
+    /// The position-encoding configuration these settings describe.
+    pub fn position_config(&self) -> PositionEncodingConfig {
+        let seqpe = (self.pe == PeKind::SeqPe).then(|| {
+            self.seqpe
+                .config(self.dims, self.seqpe_range(), self.d_model)
+        });
+        PositionEncodingConfig::new(
+            self.pe,
+            self.d_model,
+            self.n_heads,
+            self.n_layers,
+            self.trained_extent(),
+        )
+        .with_prefix(1)
+        .with_seqpe(seqpe)
+        .with_rope_base(self.rope_base.unwrap_or(default_rope_base(self.pe)))
+    }
+
+    /// A freshly initialised ViT: timm's init (truncated normal 0.02 for linears, the CLS token
+    /// and position tables, zero biases) and PyTorch's `Conv2d` default for the patch embedding
+    /// (uniform ±1/√fan_in), as the reference keeps it.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vit<B>> {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+            bail!(
+                "d_model {} is not divisible by n_heads {}",
+                self.d_model,
+                self.n_heads
+            );
+        }
+        if self.patch == 0 || !self.image_size.is_multiple_of(self.patch) {
+            bail!(
+                "image_size {} is not a multiple of the patch size {}",
+                self.image_size,
+                self.patch
+            );
+        }
+        let d = self.d_model;
+        let fan_in = self.channels * self.patch * self.patch;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let conv_default = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        };
+        Ok(Vit {
+            patch_embed: Linear {
+                weight: conv_default.init([fan_in, d], device),
+                bias: Some(conv_default.init([d], device)),
+            },
+            cls_token: Initializer::Normal {
+                mean: 0.0,
+                std: 0.02,
+            }
+            .init([d], device),
+            positions: self.position_config().init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            stack: TransformerConfig::new(d, self.n_heads, self.n_layers)
+                .with_mlp_ratio(self.mlp_ratio)
+                .with_resid_dropout(self.dropout)
+                .with_attn_dropout(self.attn_dropout)
+                .with_activation(Activation::Gelu)
+                .with_ln_eps(1e-6)
+                .with_qkv_bias(true)
+                .init(device),
+            norm: LayerNormConfig::new(d).with_epsilon(1e-6).init(device),
+            head: normal_linear(d, self.num_classes, true, 0.02, device),
+            patch: self.patch,
+            dims: self.dims,
+        })
+    }
 }
 
 /// The encodings offered for images (ALiBi is a 1-D causal bias).

@@ -13,21 +13,18 @@
 //!
 //! Images of any size divisible by the patch work: the grid (and so the position table) grows
 //! with the image; see [`Vit::grid_for`].
+//!
+//! A ViT is built (timm's init) by [`ModelSettings::init`](crate::config::ModelSettings::init),
+//! beside its settings.
 
 use anyhow::{bail, Result};
-use burn::module::{Initializer, Module, Param};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use seqpe_core::attention::normal_linear;
-use seqpe_core::transformer::{Activation, Transformer, TransformerConfig};
-use seqpe_core::{
-    AttentionOptions, AttnMask, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig,
-    PositionGrid,
-};
+use seqpe_core::transformer::Transformer;
+use seqpe_core::{AttentionOptions, AttnMask, PositionContext, PositionEncoding, PositionGrid};
 use seqpe_train::PositionedModel;
-
-use crate::config::ModelSettings;
 
 /// A Vision Transformer classifier.
 #[derive(Module, Debug)]
@@ -45,114 +42,6 @@ pub struct Vit<B: Backend> {
     pub patch: usize,
     /// Coordinates of a patch position: 2 = (row, col), 1 = the row-major index.
     pub dims: usize,
-}
-
-/// The reference RoPE bases of the ViT baselines (`rotary` 10000, `rotary_2d` class default 100,
-/// RoPE-Mixed 10).
-pub fn default_rope_base(kind: PeKind) -> f64 {
-    match kind {
-        PeKind::Rope2d => 100.0,
-        PeKind::RopeMixed => 10.0,
-        _ => 10_000.0,
-    }
-}
-
-impl ModelSettings {
-    /// Patches per axis at the training resolution.
-    pub fn train_side(&self) -> usize {
-        self.image_size / self.patch
-    }
-
-    /// The trained grid as the position encoding sees it (`[side, side]`, or `[side²]` for
-    /// `dims = 1`).
-    pub fn trained_extent(&self) -> Vec<usize> {
-        let s = self.train_side();
-        if self.dims == 1 {
-            vec![s * s]
-        } else {
-            vec![s, s]
-        }
-    }
-
-    /// The SeqPE trained range per coordinate: `max_per_axis` for (row, col), `max_per_axis²`
-    /// for the flat index.
-    pub fn seqpe_range(&self) -> usize {
-        if self.dims == 1 {
-            self.seqpe.max_position * self.seqpe.max_position
-        } else {
-            self.seqpe.max_position
-        }
-    }
-
-    /// The position-encoding configuration these settings describe.
-    pub fn position_config(&self) -> PositionEncodingConfig {
-        let seqpe = (self.pe == PeKind::SeqPe).then(|| {
-            self.seqpe
-                .config(self.dims, self.seqpe_range(), self.d_model)
-        });
-        PositionEncodingConfig::new(
-            self.pe,
-            self.d_model,
-            self.n_heads,
-            self.n_layers,
-            self.trained_extent(),
-        )
-        .with_prefix(1)
-        .with_seqpe(seqpe)
-        .with_rope_base(self.rope_base.unwrap_or(default_rope_base(self.pe)))
-    }
-
-    /// A freshly initialised ViT: timm's init (truncated normal 0.02 for linears, the CLS token
-    /// and position tables, zero biases) and PyTorch's `Conv2d` default for the patch embedding
-    /// (uniform ±1/√fan_in), as the reference keeps it.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vit<B>> {
-        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
-            bail!(
-                "d_model {} is not divisible by n_heads {}",
-                self.d_model,
-                self.n_heads
-            );
-        }
-        if self.patch == 0 || !self.image_size.is_multiple_of(self.patch) {
-            bail!(
-                "image_size {} is not a multiple of the patch size {}",
-                self.image_size,
-                self.patch
-            );
-        }
-        let d = self.d_model;
-        let fan_in = self.channels * self.patch * self.patch;
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        let conv_default = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
-        Ok(Vit {
-            patch_embed: Linear {
-                weight: conv_default.init([fan_in, d], device),
-                bias: Some(conv_default.init([d], device)),
-            },
-            cls_token: Initializer::Normal {
-                mean: 0.0,
-                std: 0.02,
-            }
-            .init([d], device),
-            positions: self.position_config().init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            stack: TransformerConfig::new(d, self.n_heads, self.n_layers)
-                .with_mlp_ratio(self.mlp_ratio)
-                .with_resid_dropout(self.dropout)
-                .with_attn_dropout(self.attn_dropout)
-                .with_activation(Activation::Gelu)
-                .with_ln_eps(1e-6)
-                .with_qkv_bias(true)
-                .init(device),
-            norm: LayerNormConfig::new(d).with_epsilon(1e-6).init(device),
-            head: normal_linear(d, self.num_classes, true, 0.02, device),
-            patch: self.patch,
-            dims: self.dims,
-        })
-    }
 }
 
 impl<B: Backend> PositionedModel<B> for Vit<B> {
