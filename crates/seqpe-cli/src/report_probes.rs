@@ -14,8 +14,9 @@ use seqpe_core::PeKind;
 use seqpe_probes::config::{GridProbeConfig, Probe, SequenceProbeConfig};
 use seqpe_probes::run::{ProbeEval, ProbePoint};
 use seqpe_train::config::{apply_overrides, RunConfig};
-use seqpe_train::run::{RunDir, Session};
+use seqpe_train::run::RunDir;
 use seqpe_train::FitSummary;
+use seqpe_train::Session;
 
 use crate::args::{TextPe, VisionPe};
 use crate::plot::line_chart;

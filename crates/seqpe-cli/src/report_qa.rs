@@ -14,8 +14,9 @@ use seqpe_qa::config::QaConfig;
 use seqpe_qa::eval::{evaluate_run, LengthScore, QaEvalReport};
 use seqpe_qa::task::{train as train_qa, QaTrainOptions};
 use seqpe_train::config::apply_overrides;
-use seqpe_train::run::{RunDir, Session};
+use seqpe_train::run::RunDir;
 use seqpe_train::FitSummary;
+use seqpe_train::Session;
 
 use crate::args::{CorpusArgs, TextPe};
 use crate::plot::line_chart;

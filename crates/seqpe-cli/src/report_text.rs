@@ -10,8 +10,9 @@ use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::{evaluate_run, CorpusSource, EvalReport, LengthResult};
 use seqpe_text::train::{train, TrainOptions};
-use seqpe_train::run::{RunDir, Session};
+use seqpe_train::run::RunDir;
 use seqpe_train::FitSummary;
+use seqpe_train::Session;
 
 use crate::plot::line_chart;
 use crate::report::{

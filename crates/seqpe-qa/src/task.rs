@@ -29,7 +29,8 @@ use seqpe_text::data::{eot_id, load_tokenizer, save_tokenizer};
 use seqpe_text::eval::{load_splits, CorpusSource};
 use seqpe_text::model::Gpt;
 use seqpe_train::config::RunConfig;
-use seqpe_train::run::{RunDir, Session};
+use seqpe_train::run::RunDir;
+use seqpe_train::Session;
 use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
 use tokenizers::Tokenizer;
 

@@ -14,7 +14,7 @@ use seqpe_qa::task::{train, QaTrainOptions};
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::CorpusSource;
 use seqpe_text::train::{train as train_text, TrainOptions};
-use seqpe_train::run::Session;
+use seqpe_train::Session;
 
 type AD = Autodiff<Flex>;
 const DEV: FlexDevice = FlexDevice;

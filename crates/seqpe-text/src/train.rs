@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PositionContext, PositionGrid};
 use seqpe_train::config::RunConfig;
-use seqpe_train::run::Session;
+use seqpe_train::Session;
 use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
 
 use crate::config::TextConfig;

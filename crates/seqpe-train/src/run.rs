@@ -22,10 +22,6 @@ use serde::Serialize;
 use crate::checkpoint::{existing_dir, read_json, write_dir_atomically, write_json};
 use crate::optim::GroupedAdamW;
 
-// `seqpe_train::run::Session` stays a valid path for the crates that name it so; the type lives
-// in `crate::session` (this re-export is the only way `run` refers to it).
-pub use crate::session::Session;
-
 pub type Recorder32 = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// What [`RunDir::compare_steps`] found.

@@ -15,7 +15,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionGrid};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::config::RunConfig;
-use seqpe_train::run::Session;
+use seqpe_train::Session;
 use seqpe_train::{fit, FitSummary, Goal, Metric, Task};
 
 use crate::config::VisionConfig;

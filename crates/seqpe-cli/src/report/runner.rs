@@ -22,8 +22,9 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
 use seqpe_train::config::RunConfig;
-use seqpe_train::run::{RunDir, Session};
+use seqpe_train::run::RunDir;
 use seqpe_train::FitSummary;
+use seqpe_train::Session;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

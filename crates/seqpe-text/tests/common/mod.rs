@@ -14,7 +14,8 @@ pub use seqpe_text::config::TextConfig;
 pub use seqpe_text::data::{eval_chunks, train_tokenizer, TokenStream};
 pub use seqpe_text::eval::{evaluate_run, load_run, CorpusSource};
 pub use seqpe_text::train::{train, TrainOptions};
-pub use seqpe_train::run::{RunDir, Session};
+pub use seqpe_train::run::RunDir;
+use seqpe_train::Session;
 
 pub type AD = Autodiff<Flex>;
 pub const DEV: FlexDevice = FlexDevice;
