@@ -28,4 +28,24 @@ pub mod fetch;
 pub mod text;
 pub mod vision;
 
+/// Which held-out data an evaluation scores (text and images alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSplit {
+    /// The test split (the reports).
+    Test,
+    /// The validation split (model and setting selection).
+    Valid,
+}
+
+impl EvalSplit {
+    /// Its name in result files (`eval-<data>-<split>.json`) and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalSplit::Test => "test",
+            EvalSplit::Valid => "valid",
+        }
+    }
+}
+
 pub use error::DataError;

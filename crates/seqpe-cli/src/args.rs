@@ -175,6 +175,32 @@ impl From<VisionPe> for PeKind {
     }
 }
 
+/// Which held-out data an evaluation scores.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitArg {
+    /// The test split (the reports).
+    Test,
+    /// The validation split (text: *Northanger Abbey*; images: those held out of the training
+    /// split), for choosing settings without looking at the test split.
+    Valid,
+}
+
+impl SplitArg {
+    /// The name in result files (`eval-<data>-<split>.json`).
+    pub fn name(self) -> &'static str {
+        seqpe_datasets::EvalSplit::from(self).name()
+    }
+}
+
+impl From<SplitArg> for seqpe_datasets::EvalSplit {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Test => Self::Test,
+            SplitArg::Valid => Self::Valid,
+        }
+    }
+}
+
 /// How SeqPE enters the main model.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Injection {

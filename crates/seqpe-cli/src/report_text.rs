@@ -94,7 +94,13 @@ impl<B: AutodiffBackend> Experiment<B> for TextExperiment<'_> {
     }
 
     fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<EvalReport> {
-        evaluate_run::<B::InnerBackend>(&run.root, &self.lengths, "test", &self.plan.corpus, device)
+        evaluate_run::<B::InnerBackend>(
+            &run.root,
+            &self.lengths,
+            seqpe_datasets::EvalSplit::Test,
+            &self.plan.corpus,
+            device,
+        )
     }
 }
 

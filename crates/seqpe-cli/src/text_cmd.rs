@@ -12,7 +12,7 @@ use seqpe_text::train::{train as train_run, TrainOptions};
 use seqpe_train::config::apply_overrides;
 use seqpe_train::run::RunDir;
 
-use crate::args::{CorpusArgs, Injection, RunArgs, TextPe};
+use crate::args::{CorpusArgs, Injection, RunArgs, SplitArg, TextPe};
 use crate::report_text::{ppl_table, run_plan, write_report, ReportPlan};
 
 #[derive(Args, Debug, Clone)]
@@ -79,9 +79,9 @@ pub struct EvalArgs {
     /// Evaluation lengths (default: 1×, 2×, 4×, 8×, 16×, 32× the training length).
     #[arg(long, value_delimiter = ',')]
     pub lengths: Vec<usize>,
-    /// test or valid.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Which split to score.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
     /// Write the report as JSON here (default: <run>/eval-<corpus>-<split>.json, named by the
     /// data it scored, so evaluations on other corpora never overwrite each other).
     #[arg(long)]
@@ -98,11 +98,14 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         args.lengths.clone()
     };
     let source = args.corpus.source();
-    let report = evaluate_run::<B>(&args.run, &lengths, &args.split, &source, device)?;
+    let report = evaluate_run::<B>(&args.run, &lengths, args.split.into(), &source, device)?;
     print!("{}", report.table());
     let json = args.json.clone().unwrap_or_else(|| {
-        args.run
-            .join(format!("eval-{}-{}.json", source.label(), args.split))
+        args.run.join(format!(
+            "eval-{}-{}.json",
+            source.label(),
+            args.split.name()
+        ))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());

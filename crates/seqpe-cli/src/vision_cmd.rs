@@ -11,29 +11,12 @@ use seqpe_datasets::cache::DataDir;
 use seqpe_train::config::apply_overrides;
 use seqpe_train::run::RunDir;
 use seqpe_vision::config::VisionConfig;
-use seqpe_vision::data::EvalSplit;
 use seqpe_vision::data::ImageSource;
 use seqpe_vision::eval::evaluate_run_on;
 use seqpe_vision::train::{train as train_run, TrainOptions};
 
-use crate::args::{Injection, RunArgs, VisionPe};
+use crate::args::{Injection, RunArgs, SplitArg, VisionPe};
 
-/// Which held-out images an evaluation scores.
-#[derive(clap::ValueEnum, Debug, Clone, Copy)]
-pub enum SplitArg {
-    Test,
-    Valid,
-}
-
-impl SplitArg {
-    /// The name in result files (`eval-<data>-<split>.json`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SplitArg::Test => "test",
-            SplitArg::Valid => "valid",
-        }
-    }
-}
 use crate::report_vision::{
     accuracy_table, method_config, run_folder_name, run_plan, write_report, Method, ReportPlan,
     Section,
@@ -182,10 +165,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         bail!("no evaluation sizes: pass --sizes");
     }
     let limit = args.test_images.unwrap_or(cfg.data.eval_images);
-    let split = match args.split {
-        SplitArg::Test => EvalSplit::Test,
-        SplitArg::Valid => EvalSplit::Valid,
-    };
+    let split = args.split.into();
     let report =
         evaluate_run_on::<B>(&args.run, &sizes, &args.data.source(), split, limit, device)?;
     print!("{}", report.table());

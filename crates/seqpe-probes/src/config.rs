@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Result};
 use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
-use seqpe_train::config::RunConfig;
+use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,30 @@ pub enum GridTask {
     Quadrant,
 }
 
+impl Preset for SequenceTask {
+    const WHAT: &'static str = "sequence probe";
+    const ALL: &'static [Self] = &[Self::Copy, Self::Reverse];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Copy => "copy",
+            Self::Reverse => "reverse",
+        }
+    }
+}
+
+impl Preset for GridTask {
+    const WHAT: &'static str = "grid probe";
+    const ALL: &'static [Self] = &[Self::Relative, Self::Quadrant];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Relative => "relative",
+            Self::Quadrant => "quadrant",
+        }
+    }
+}
+
 /// Every probe, for the command line and the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,11 +76,10 @@ impl Probe {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            Probe::Copy => "copy",
-            Probe::Reverse => "reverse",
-            Probe::Relative => "relative",
-            Probe::Quadrant => "quadrant",
+        match (self.sequence(), self.grid()) {
+            (Some(t), _) => t.name(),
+            (_, Some(t)) => t.name(),
+            (None, None) => unreachable!("every probe is a sequence or a grid probe"),
         }
     }
 
@@ -206,11 +229,7 @@ impl SequenceProbeConfig {
             alibi_form: Default::default(),
         };
         Self {
-            preset: match task {
-                SequenceTask::Copy => "copy",
-                SequenceTask::Reverse => "reverse",
-            }
-            .into(),
+            preset: task.name().into(),
             probe,
             model,
             train: probe_train(1),
@@ -249,11 +268,7 @@ impl GridProbeConfig {
             rope_base: None,
         };
         Self {
-            preset: match task {
-                GridTask::Relative => "relative",
-                GridTask::Quadrant => "quadrant",
-            }
-            .into(),
+            preset: task.name().into(),
             probe,
             model,
             train: probe_train(2),
@@ -262,17 +277,10 @@ impl GridProbeConfig {
 }
 
 impl RunConfig for SequenceProbeConfig {
-    const PRESETS: &'static [&'static str] = &["copy", "reverse"];
+    type Preset = SequenceTask;
 
-    fn preset(name: &str) -> Result<Self> {
-        Ok(match name {
-            "copy" => Self::for_task(SequenceTask::Copy),
-            "reverse" => Self::for_task(SequenceTask::Reverse),
-            other => bail!(
-                "unknown sequence probe `{other}`; choose one of {}",
-                Self::PRESETS.join(", ")
-            ),
-        })
+    fn from_preset(task: SequenceTask) -> Self {
+        Self::for_task(task)
     }
 
     fn validate(&self) -> Result<()> {
@@ -304,7 +312,10 @@ impl RunConfig for SequenceProbeConfig {
             );
         }
         let longest = 2 * p.train_len * p.eval_factors.iter().max().copied().unwrap_or(1) + 1;
-        if m.pe == PeKind::SeqPe && longest > m.seqpe.max_position {
+        if m.position_config()
+            .trained_range()
+            .is_some_and(|range| longest > range)
+        {
             bail!(
                 "the longest test input ({longest} tokens) is beyond model.seqpe_max_position \
                  ({}); raise it or lower probe.eval_factors",
@@ -331,17 +342,10 @@ impl RunConfig for SequenceProbeConfig {
 }
 
 impl RunConfig for GridProbeConfig {
-    const PRESETS: &'static [&'static str] = &["relative", "quadrant"];
+    type Preset = GridTask;
 
-    fn preset(name: &str) -> Result<Self> {
-        Ok(match name {
-            "relative" => Self::for_task(GridTask::Relative),
-            "quadrant" => Self::for_task(GridTask::Quadrant),
-            other => bail!(
-                "unknown grid probe `{other}`; choose one of {}",
-                Self::PRESETS.join(", ")
-            ),
-        })
+    fn from_preset(task: GridTask) -> Self {
+        Self::for_task(task)
     }
 
     fn validate(&self) -> Result<()> {
@@ -362,7 +366,16 @@ impl RunConfig for GridProbeConfig {
             .max()
             .unwrap_or(p.grid)
             .max(p.grid);
-        if m.pe == PeKind::SeqPe && largest >= m.seqpe.max_position {
+        // the largest coordinate: a side (row, col), or the flat index of the last patch
+        let coordinate = if m.dims == 1 {
+            largest * largest
+        } else {
+            largest
+        };
+        if m.position_config()
+            .trained_range()
+            .is_some_and(|range| coordinate >= range)
+        {
             bail!(
                 "the largest test grid ({largest}) is beyond model.seqpe_max_position ({}) per \
                  axis; raise it or drop the grid",
@@ -406,11 +419,11 @@ mod tests {
         // a 41-token window: 41 · 39.06 = 1601.6 → 1,600; an 8 × 8 grid: 8 · 7.14 = 57.1 → 57
         assert_eq!(text_range(41), 1600);
         assert_eq!(grid_range(8), 57);
-        for p in SequenceProbeConfig::PRESETS {
-            SequenceProbeConfig::preset(p).unwrap().validate().unwrap();
+        for &t in SequenceTask::ALL {
+            SequenceProbeConfig::for_task(t).validate().unwrap();
         }
-        for p in GridProbeConfig::PRESETS {
-            GridProbeConfig::preset(p).unwrap().validate().unwrap();
+        for &t in GridTask::ALL {
+            GridProbeConfig::for_task(t).validate().unwrap();
         }
     }
 }

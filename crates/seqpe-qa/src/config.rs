@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use seqpe_core::{CachedScalar, RegularizerSettings};
-use seqpe_text::config::ModelSettings;
-use seqpe_train::config::RunConfig;
+use seqpe_text::config::{ModelSettings, TextConfig, TextPreset};
+use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
@@ -49,8 +49,28 @@ pub struct QaConfig {
     pub train: TrainSettings,
 }
 
+/// The QA presets: `small` (the report, fine-tuning the `small` text runs) and `tiny` (the
+/// tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QaPreset {
+    Small,
+    Tiny,
+}
+
+impl Preset for QaPreset {
+    const WHAT: &'static str = "QA";
+    const ALL: &'static [Self] = &[Self::Small, Self::Tiny];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Small => "small",
+            Self::Tiny => "tiny",
+        }
+    }
+}
+
 impl QaConfig {
-    pub fn preset(name: &str) -> Result<Self> {
+    pub fn from_preset(p: QaPreset) -> Self {
         // The reference fine-tunes with its pre-training optimizer (AdamW, linear schedule with
         // 100 warm-up steps, no weight decay, clip 5), at twice the pre-training length, with
         // the SeqPE regularizers on (random-shift pool 160). Our small runs pre-train at lr 1e-3
@@ -92,19 +112,19 @@ impl QaConfig {
             max_new_tokens: 16,
             cached_scalar: CachedScalar::Correct,
         };
-        Ok(match name {
-            "small" => Self {
-                preset: name.into(),
+        match p {
+            QaPreset::Small => Self {
+                preset: p.name().into(),
                 from: PathBuf::from("runs/report-text-small-seqpe"),
-                model: seqpe_text::config::TextConfig::preset("small")?.model,
+                model: TextConfig::from_preset(TextPreset::Small).model,
                 qa,
                 train,
             },
             // the tests and quick tries: short sequences, few questions
-            "tiny" => Self {
-                preset: name.into(),
+            QaPreset::Tiny => Self {
+                preset: p.name().into(),
                 from: PathBuf::from("runs/report-text-tiny-seqpe"),
-                model: seqpe_text::config::TextConfig::preset("tiny")?.model,
+                model: TextConfig::from_preset(TextPreset::Tiny).model,
                 qa: QaSettings {
                     length: 96,
                     eval_factors: vec![1, 2, 4],
@@ -122,19 +142,20 @@ impl QaConfig {
                     ..train
                 },
             },
-            other => bail!(
-                "unknown QA preset `{other}`; choose one of {}",
-                Self::PRESETS.join(", ")
-            ),
-        })
+        }
+    }
+
+    /// The preset called `name` (an error lists the names).
+    pub fn preset(name: &str) -> Result<Self> {
+        Ok(Self::from_preset(QaPreset::parse(name)?))
     }
 }
 
 impl RunConfig for QaConfig {
-    const PRESETS: &'static [&'static str] = &["tiny", "small"];
+    type Preset = QaPreset;
 
-    fn preset(name: &str) -> Result<Self> {
-        QaConfig::preset(name)
+    fn from_preset(p: QaPreset) -> Self {
+        QaConfig::from_preset(p)
     }
 
     fn validate(&self) -> Result<()> {
@@ -149,7 +170,12 @@ impl RunConfig for QaConfig {
             bail!("qa.eval_factors must be positive multiples of qa.length");
         }
         let longest = q.length * q.eval_factors.iter().max().unwrap() + q.max_new_tokens;
-        if self.model.pe == seqpe_core::PeKind::SeqPe && longest > self.model.seqpe.max_position {
+        if self
+            .model
+            .position_config()
+            .trained_range()
+            .is_some_and(|range| longest > range)
+        {
             // representable is 10^digits − 1; beyond max_position the encoder never trained
             eprintln!(
                 "note: evaluation reaches position {longest}, beyond the SeqPE encoder's trained \

@@ -14,7 +14,7 @@ use seqpe_core::transformer::{Activation, TransformerConfig};
 use seqpe_core::{
     PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
 };
-use seqpe_train::config::RunConfig;
+use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
@@ -49,8 +49,7 @@ pub struct ModelSettings {
 impl ModelSettings {
     /// The position-encoding configuration these settings describe.
     pub fn position_config(&self) -> PositionEncodingConfig {
-        let seqpe = (self.pe == PeKind::SeqPe)
-            .then(|| self.seqpe.config(1, self.seqpe.max_position, self.d_model));
+        let seqpe = self.seqpe.config(1, self.seqpe.max_position, self.d_model);
         PositionEncodingConfig::new(
             self.pe,
             self.d_model,
@@ -58,7 +57,7 @@ impl ModelSettings {
             self.n_layers,
             vec![self.block_size],
         )
-        .with_seqpe(seqpe)
+        .with_seqpe(Some(seqpe))
         .with_rope_base(self.rope_base)
         .with_alibi_form(self.alibi_form)
     }
@@ -111,8 +110,32 @@ pub const TEXT_PES: [PeKind; 6] = [
     PeKind::None,
 ];
 
+/// The text presets: `tiny` (the demo and the tests), `small` (the reports), `bench` (the
+/// benchmarks), `gpt2-small` (the reference's GPT-2 recipe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextPreset {
+    Tiny,
+    Small,
+    Bench,
+    Gpt2Small,
+}
+
+impl Preset for TextPreset {
+    const WHAT: &'static str = "text";
+    const ALL: &'static [Self] = &[Self::Tiny, Self::Small, Self::Bench, Self::Gpt2Small];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tiny => "tiny",
+            Self::Small => "small",
+            Self::Bench => "bench",
+            Self::Gpt2Small => "gpt2-small",
+        }
+    }
+}
+
 impl TextConfig {
-    pub fn preset(name: &str) -> Result<Self> {
+    pub fn from_preset(p: TextPreset) -> Self {
         let train = TrainSettings {
             batch_size: 16,
             steps: 600,
@@ -157,10 +180,10 @@ impl TextConfig {
             shift_windows: 8,
             ..RegularizerSettings::reference(1)
         };
-        Ok(match name {
+        match p {
             // the demo and the tests: 2 × 128, 64-token blocks, 600 steps (a few minutes)
-            "tiny" => Self {
-                preset: name.into(),
+            TextPreset::Tiny => Self {
+                preset: p.name().into(),
                 model,
                 train: TrainSettings {
                     regularizer: cpu_regularizer,
@@ -168,8 +191,8 @@ impl TextConfig {
                 },
             },
             // the reports: 4 × 128 on 128-token blocks, long enough for positions to matter
-            "small" => Self {
-                preset: name.into(),
+            TextPreset::Small => Self {
+                preset: p.name().into(),
                 model: ModelSettings {
                     n_layers: 4,
                     block_size: 128,
@@ -186,8 +209,8 @@ impl TextConfig {
                     ..train
                 },
             },
-            "bench" => Self {
-                preset: name.into(),
+            TextPreset::Bench => Self {
+                preset: p.name().into(),
                 model: ModelSettings {
                     vocab_size: 8192,
                     d_model: 256,
@@ -210,8 +233,8 @@ impl TextConfig {
                 },
             },
             // GPT-2 small on WikiText-103 (`runs/ours_gpt2_wt103.sh`)
-            "gpt2-small" => Self {
-                preset: name.into(),
+            TextPreset::Gpt2Small => Self {
+                preset: p.name().into(),
                 model: ModelSettings {
                     vocab_size: 50_257,
                     d_model: 768,
@@ -232,19 +255,20 @@ impl TextConfig {
                     ..train
                 },
             },
-            other => bail!(
-                "unknown text preset `{other}`; choose one of {}",
-                Self::PRESETS.join(", ")
-            ),
-        })
+        }
+    }
+
+    /// The preset called `name` (an error lists the names).
+    pub fn preset(name: &str) -> Result<Self> {
+        Ok(Self::from_preset(TextPreset::parse(name)?))
     }
 }
 
 impl RunConfig for TextConfig {
-    const PRESETS: &'static [&'static str] = &["tiny", "small", "bench", "gpt2-small"];
+    type Preset = TextPreset;
 
-    fn preset(name: &str) -> Result<Self> {
-        TextConfig::preset(name)
+    fn from_preset(p: TextPreset) -> Self {
+        TextConfig::from_preset(p)
     }
 
     fn validate(&self) -> Result<()> {
@@ -315,9 +339,15 @@ mod tests {
         assert!(apply_overrides(&mut c, &["train.nope=1".into()]).is_err());
         assert!(apply_overrides(&mut c, &["train.steps=abc".into()]).is_err());
         assert!(apply_overrides(&mut c, &["model.pe=rope3d".into()]).is_err());
-        assert!(TextConfig::preset("huge").is_err());
-        for p in TextConfig::PRESETS {
-            TextConfig::preset(p).unwrap().validate().unwrap();
+        let err = TextConfig::preset("huge").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown text preset `huge`") && err.contains("gpt2-small"),
+            "{err}"
+        );
+        for &p in TextPreset::ALL {
+            let c = TextConfig::preset(p.name()).unwrap();
+            assert_eq!(c.preset, p.name());
+            c.validate().unwrap();
         }
         // the JSON names of the config (what --set and config.json use)
         let v = serde_json::to_value(TextConfig::preset("tiny").unwrap()).unwrap();

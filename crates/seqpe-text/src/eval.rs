@@ -7,13 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionGrid};
 use seqpe_datasets::cache::DataDir;
 use seqpe_datasets::text::TextSplits;
+use seqpe_datasets::EvalSplit;
 use seqpe_train::run::RunDir;
 use serde::{Deserialize, Serialize};
 
@@ -226,11 +227,11 @@ pub fn load_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<(TextCon
     Ok((cfg, model))
 }
 
-/// Evaluates a run at each length on a split (`test` or `valid`).
+/// Evaluates a run at each length on a split.
 pub fn evaluate_run<B: Backend>(
     run_path: &Path,
     lengths: &[usize],
-    split: &str,
+    split: EvalSplit,
     corpus: &CorpusSource,
     device: &B::Device,
 ) -> Result<EvalReport> {
@@ -239,14 +240,8 @@ pub fn evaluate_run<B: Backend>(
     let tokenizer = load_tokenizer(&run.file("tokenizer.json"))?;
     let splits = load_splits(corpus)?;
     let docs = match split {
-        "test" => &splits.test,
-        "valid" => &splits.valid,
-        "train" => &splits.train,
-        other => {
-            return Err(anyhow!(
-                "unknown split `{other}`; choose test, valid or train"
-            ))
-        }
+        EvalSplit::Test => &splits.test,
+        EvalSplit::Valid => &splits.valid,
     };
     let stream = TokenStream::encode(&tokenizer, docs)?;
     let words = word_start_table(&tokenizer);
@@ -278,7 +273,7 @@ pub fn evaluate_run<B: Backend>(
         pe: cfg.model.pe,
         corpus: corpus.label(),
         corpus_description: corpus.describe(),
-        split: split.into(),
+        split: split.name().into(),
         train_length: cfg.model.block_size,
         results,
         pe_tables_built: cache.builds(),

@@ -158,7 +158,7 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
     let report = evaluate_run::<Flex>(
         &run,
         &[16, 64, 512],
-        "test",
+        seqpe_datasets::EvalSplit::Test,
         &CorpusSource::Dir(corpus.clone()),
         &DEV,
     )

@@ -15,12 +15,43 @@ use serde::Serialize;
 use crate::run::RunDir;
 use crate::settings::TrainSettings;
 
-/// A model's run configuration (`TextConfig`, `VisionConfig`, `QaConfig`).
+/// A closed set of named presets: one enum per kind of run, whose variants are the typed
+/// constructors of its configuration (as candle-transformers' `Config::v1_7b()`…).
+pub trait Preset: Copy + 'static {
+    /// What the presets configure, for messages (`text`, `vision`, …).
+    const WHAT: &'static str;
+    /// Every preset, in the order messages list them.
+    const ALL: &'static [Self];
+    /// Its name on the command line and in `config.json`'s `preset`.
+    fn name(self) -> &'static str;
+
+    /// The preset called `name`; otherwise an error that lists the names.
+    fn parse(name: &str) -> Result<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == name)
+            .with_context(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown {} preset `{name}`; choose one of {}",
+                    Self::WHAT,
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A model's run configuration (`TextConfig`, `VisionConfig`, `QaConfig`, the probes').
 pub trait RunConfig: Serialize + DeserializeOwned + Clone {
-    /// The preset names, for error messages and `--help`.
-    const PRESETS: &'static [&'static str];
-    /// The named preset.
-    fn preset(name: &str) -> Result<Self>;
+    /// Its presets.
+    type Preset: Preset;
+    /// The configuration of a preset.
+    fn from_preset(preset: Self::Preset) -> Self;
+    /// The preset called `name` (an error lists the names).
+    fn preset(name: &str) -> Result<Self> {
+        Ok(Self::from_preset(Self::Preset::parse(name)?))
+    }
     /// Checks settings that would otherwise fail deep inside a run.
     fn validate(&self) -> Result<()>;
     fn train(&self) -> &TrainSettings;

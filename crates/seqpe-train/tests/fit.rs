@@ -374,19 +374,36 @@ struct ToyConfig {
     train: TrainSettings,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum ToyPreset {
+    Small,
+    Long,
+}
+
+impl seqpe_train::config::Preset for ToyPreset {
+    const WHAT: &'static str = "toy";
+    const ALL: &'static [Self] = &[Self::Small, Self::Long];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Small => "small",
+            Self::Long => "long",
+        }
+    }
+}
+
 impl RunConfig for ToyConfig {
-    const PRESETS: &'static [&'static str] = &["small", "long"];
-    fn preset(name: &str) -> Result<Self> {
-        let steps = match name {
-            "small" => 6,
-            "long" => 60,
-            other => anyhow::bail!("unknown preset {other}"),
+    type Preset = ToyPreset;
+    fn from_preset(p: ToyPreset) -> Self {
+        use seqpe_train::config::Preset;
+        let steps = match p {
+            ToyPreset::Small => 6,
+            ToyPreset::Long => 60,
         };
-        Ok(ToyConfig {
-            preset: name.into(),
+        ToyConfig {
+            preset: p.name().into(),
             width: 16,
             train: settings(steps, 2, 2),
-        })
+        }
     }
     fn validate(&self) -> Result<()> {
         Ok(())

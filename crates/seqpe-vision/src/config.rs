@@ -16,7 +16,7 @@ use seqpe_core::transformer::{Activation, TransformerConfig};
 use seqpe_core::{
     PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
 };
-use seqpe_train::config::RunConfig;
+use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
@@ -95,10 +95,9 @@ impl ModelSettings {
 
     /// The position-encoding configuration these settings describe.
     pub fn position_config(&self) -> PositionEncodingConfig {
-        let seqpe = (self.pe == PeKind::SeqPe).then(|| {
-            self.seqpe
-                .config(self.dims, self.seqpe_range(), self.d_model)
-        });
+        let seqpe = self
+            .seqpe
+            .config(self.dims, self.seqpe_range(), self.d_model);
         PositionEncodingConfig::new(
             self.pe,
             self.d_model,
@@ -107,7 +106,7 @@ impl ModelSettings {
             self.trained_extent(),
         )
         .with_prefix(1)
-        .with_seqpe(seqpe)
+        .with_seqpe(Some(seqpe))
         .with_rope_base(self.rope_base.unwrap_or(default_rope_base(self.pe)))
     }
 
@@ -213,8 +212,32 @@ fn vit_seqpe(d: usize, heads: usize) -> SeqPeSettings {
     }
 }
 
+/// The vision presets: `tiny` (the demo and the tests), `small` and `small-native` (the
+/// report's two protocols), `vit-s` (the reference's ViT-S recipe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisionPreset {
+    Tiny,
+    Small,
+    SmallNative,
+    VitS,
+}
+
+impl Preset for VisionPreset {
+    const WHAT: &'static str = "vision";
+    const ALL: &'static [Self] = &[Self::Tiny, Self::Small, Self::SmallNative, Self::VitS];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tiny => "tiny",
+            Self::Small => "small",
+            Self::SmallNative => "small-native",
+            Self::VitS => "vit-s",
+        }
+    }
+}
+
 impl VisionConfig {
-    pub fn preset(name: &str) -> Result<Self> {
+    pub fn from_preset(p: VisionPreset) -> Self {
         let tiny_model = ModelSettings {
             image_size: 28,
             patch: 4,
@@ -272,12 +295,12 @@ impl VisionConfig {
             },
             ..tiny_model.clone()
         };
-        Ok(match name {
+        match p {
             // Fashion-MNIST 28×28, patch 4 → a 7×7 grid; 300 steps of 64 images (about a third
             // of an epoch) take a few minutes on 2 CPU cores: the demo and the tests. Random crops
             // slow learning down in so short a run, so only flips are on.
-            "tiny" => Self {
-                preset: name.into(),
+            VisionPreset::Tiny => Self {
+                preset: p.name().into(),
                 model: tiny_model,
                 train: tiny_train,
                 data: tiny_data,
@@ -287,8 +310,8 @@ impl VisionConfig {
             // SeqPE q/k projections with bias 1 (a CPU-scale choice chosen on validation,
             // docs/results/ablations.md): `q ⊙ p_q` then starts as plain attention instead of
             // near zero.
-            "small" => Self {
-                preset: name.into(),
+            VisionPreset::Small => Self {
+                preset: p.name().into(),
                 model: report_model.clone(),
                 train: TrainSettings {
                     steps: 2500,
@@ -306,8 +329,8 @@ impl VisionConfig {
             // resolutions): trained on images downsampled to 14 px with patch 2 (a 7×7 grid) and
             // tested at sizes up to the native 28 px (grids up to 14×14), so larger inputs carry
             // real detail.
-            "small-native" => Self {
-                preset: name.into(),
+            VisionPreset::SmallNative => Self {
+                preset: p.name().into(),
                 model: ModelSettings {
                     image_size: 14,
                     patch: 2,
@@ -327,8 +350,8 @@ impl VisionConfig {
                 },
             },
             // ViT-S/16 at 224 (the reference ImageNet recipe, `runs/ours_vit.sh`).
-            "vit-s" => Self {
-                preset: name.into(),
+            VisionPreset::VitS => Self {
+                preset: p.name().into(),
                 model: ModelSettings {
                     image_size: 224,
                     patch: 16,
@@ -368,19 +391,20 @@ impl VisionConfig {
                     eval_images: 0,
                 },
             },
-            other => bail!(
-                "unknown vision preset `{other}`; choose one of {}",
-                Self::PRESETS.join(", ")
-            ),
-        })
+        }
+    }
+
+    /// The preset called `name` (an error lists the names).
+    pub fn preset(name: &str) -> Result<Self> {
+        Ok(Self::from_preset(VisionPreset::parse(name)?))
     }
 }
 
 impl RunConfig for VisionConfig {
-    const PRESETS: &'static [&'static str] = &["tiny", "small", "small-native", "vit-s"];
+    type Preset = VisionPreset;
 
-    fn preset(name: &str) -> Result<Self> {
-        VisionConfig::preset(name)
+    fn from_preset(p: VisionPreset) -> Self {
+        VisionConfig::from_preset(p)
     }
 
     /// Checks the settings that would otherwise fail deep inside a run.
@@ -417,7 +441,11 @@ impl RunConfig for VisionConfig {
             bail!("attn_scalar is the GPT recipe; for the ViT use attn_mul or input_add");
         }
         let side = m.image_size / m.patch;
-        if m.pe == PeKind::SeqPe && side >= m.seqpe.max_position {
+        let longest = m.trained_extent().into_iter().max().unwrap_or(side);
+        if m.position_config()
+            .trained_range()
+            .is_some_and(|range| longest >= range)
+        {
             bail!(
                 "the training grid ({side} per axis) must be smaller than seqpe_max_position ({})",
                 m.seqpe.max_position
@@ -463,8 +491,10 @@ mod tests {
         assert!(apply_overrides(&mut c, &["train.nope=1".into()]).is_err());
         assert!(apply_overrides(&mut c, &["train.steps=abc".into()]).is_err());
         assert!(VisionConfig::preset("huge").is_err());
-        for p in VisionConfig::PRESETS {
-            VisionConfig::preset(p).unwrap().validate().unwrap();
+        for &p in VisionPreset::ALL {
+            let c = VisionConfig::preset(p.name()).unwrap();
+            assert_eq!(c.preset, p.name());
+            c.validate().unwrap();
         }
         let t = VisionConfig::preset("tiny").unwrap();
         let mut bad = t.clone();

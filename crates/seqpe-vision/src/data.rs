@@ -267,15 +267,9 @@ fn holdout_order(len: usize) -> Vec<usize> {
     order
 }
 
-/// Which held-out images an evaluation scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EvalSplit {
-    /// The test split (reports).
-    Test,
-    /// The validation images held out of the training split (model and setting selection).
-    Valid,
-}
+/// Which held-out images an evaluation scores (`Valid`: the images held out of the training
+/// split).
+pub use seqpe_datasets::EvalSplit;
 
 /// Per-channel mean and standard deviation of pixel values in `[0, 1]`.
 pub fn channel_stats(set: &ImageSet) -> (Vec<f32>, Vec<f32>) {

@@ -196,10 +196,7 @@ pub fn evaluate_run_on<B: Backend>(
         dims: m.dims,
         train_size: m.image_size,
         patch: m.patch,
-        split: match split {
-            EvalSplit::Test => "test".into(),
-            EvalSplit::Valid => "valid".into(),
-        },
+        split: split.name().into(),
         test_split_images: test.native.len,
         results,
         pe_tables_built: cache.builds(),

@@ -451,13 +451,27 @@ mod tests {
             pub train: seqpe_train::TrainSettings,
         }
 
+        #[derive(Clone, Copy)]
+        pub struct FakePreset;
+
+        impl seqpe_train::config::Preset for FakePreset {
+            const WHAT: &'static str = "fake";
+            const ALL: &'static [Self] = &[FakePreset];
+            fn name(self) -> &'static str {
+                "fake"
+            }
+        }
+
         impl RunConfig for FakeConfig {
-            const PRESETS: &'static [&'static str] = &["fake"];
-            fn preset(_: &str) -> Result<Self> {
-                Ok(Self {
+            type Preset = FakePreset;
+            fn from_preset(_: FakePreset) -> Self {
+                Self {
                     preset: "fake".into(),
-                    train: seqpe_text::config::TextConfig::preset("tiny")?.train,
-                })
+                    train: seqpe_text::config::TextConfig::from_preset(
+                        seqpe_text::config::TextPreset::Tiny,
+                    )
+                    .train,
+                }
             }
             fn validate(&self) -> Result<()> {
                 Ok(())

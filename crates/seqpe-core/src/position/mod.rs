@@ -136,7 +136,7 @@ pub struct PositionEncodingConfig {
     /// Unpositioned tokens before the grid (the ViT CLS token: 1).
     #[config(default = 0)]
     pub prefix: usize,
-    /// SeqPE settings (required for [`PeKind::SeqPe`]).
+    /// SeqPE settings (required for [`PeKind::SeqPe`], ignored by the other kinds).
     #[config(default = "None")]
     pub seqpe: Option<SeqPeConfig>,
     /// RoPE base (`theta`): 10000 for text; the reference RoPE-2D class uses 100, RoPE-Mixed 10.
@@ -150,6 +150,16 @@ pub struct PositionEncodingConfig {
 }
 
 impl PositionEncodingConfig {
+    /// The trained range per coordinate of an encoding that has one (SeqPE: its positions were
+    /// trained in `0..range`, and the encoder sees beyond it positions it never trained on);
+    /// `None` for the encodings that take any position alike.
+    pub fn trained_range(&self) -> Option<usize> {
+        match self.kind {
+            PeKind::SeqPe => self.seqpe.as_ref().and_then(|s| s.trained_range),
+            _ => None,
+        }
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> PositionEncoding<B> {
         let dims = self.trained.len().max(1);
         let head_dim = self.d_model / self.n_heads;
