@@ -14,15 +14,28 @@
 //!
 //! Training image `i` of a run is a function of `(seed, i)` only; evaluation images at every
 //! grid size come from their own seed stream.
+//!
+//! **Dense coordinate supervision.** Trained through the CLS head alone, a small ViT sits at
+//! chance on both probes for thousands of steps (measured, `scripts/PROBES-FINDINGS.md`): at
+//! initialisation every position appears once in every image, so the position part of what the
+//! CLS gathers is the same for every image, and the attention that would find the marks gets no
+//! gradient in expectation (a symmetric saddle). As in the PyTorch twin, every patch token
+//! therefore also regresses its own normalised coordinates (`(r + ½)/G − ½`, `(c + ½)/G − ½`)
+//! through a small head ([`ProbeVit::coords`], weight `aux_weight`), which makes the position
+//! path carry coordinates from the start. The targets depend on the grid only (the same for
+//! every image, so they say nothing about the marks); evaluation reads the CLS head alone, and a
+//! model without positions (NoPE) can fit neither.
 
 use anyhow::{bail, Result};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::Linear;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionGrid};
-use seqpe_train::{Goal, Metric, Task};
+use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionEncoding, PositionGrid};
+use seqpe_train::{Goal, Metric, PositionedModel, Task};
 use seqpe_vision::model::Vit;
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +168,44 @@ pub fn batch_of<B: Backend>(examples: &[GridExample], device: &B::Device) -> Gri
     }
 }
 
+/// The probes' ViT: the shared ViT and a head that regresses each patch token's coordinates
+/// during training (see the module doc).
+#[derive(Module, Debug)]
+pub struct ProbeVit<B: Backend> {
+    pub vit: Vit<B>,
+    /// `d → 2`: a patch token's normalised (row, col).
+    pub coords: Linear<B>,
+}
+
+impl<B: Backend> PositionedModel<B> for ProbeVit<B> {
+    fn positions(&self) -> &PositionEncoding<B> {
+        &self.vit.positions
+    }
+}
+
+impl<B: Backend> ProbeVit<B> {
+    /// The probe model around a freshly initialised ViT of width `d_model` (the coordinate
+    /// head: normal 0.02, bias 0, as the ViT's linears).
+    pub fn new(vit: Vit<B>, d_model: usize, device: &B::Device) -> Self {
+        Self {
+            coords: seqpe_core::attention::normal_linear(d_model, 2, true, 0.02, device),
+            vit,
+        }
+    }
+}
+
+/// The coordinate targets of a `grid × grid` image, `[grid², 2]` row-major:
+/// `((r + ½)/G − ½, (c + ½)/G − ½)`.
+pub fn coordinate_targets(grid: usize) -> Vec<f32> {
+    let g = grid as f32;
+    (0..grid * grid)
+        .flat_map(|p| {
+            let (r, c) = ((p / grid) as f32, (p % grid) as f32);
+            [(r + 0.5) / g - 0.5, (c + 0.5) / g - 0.5]
+        })
+        .collect()
+}
+
 /// Relative or quadrant as a task of the one training loop.
 pub struct GridProbe {
     pub settings: GridSettings,
@@ -203,7 +254,7 @@ impl GridProbe {
 }
 
 impl<B: AutodiffBackend> Task<B> for GridProbe {
-    type Model = Vit<B>;
+    type Model = ProbeVit<B>;
     type Batch = GridBatch<B>;
 
     fn train_len(&self) -> usize {
@@ -224,18 +275,37 @@ impl<B: AutodiffBackend> Task<B> for GridProbe {
 
     fn loss(
         &self,
-        model: &Vit<B>,
+        model: &ProbeVit<B>,
         batch: Self::Batch,
         positions: &PositionContext<B>,
     ) -> Tensor<B, 1> {
-        let logits = model.forward_with(batch.images, positions, AttentionOptions::default());
-        CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits, batch.labels)
+        let h = model
+            .vit
+            .hidden(batch.images, positions, AttentionOptions::default());
+        let [b, t, d] = h.dims();
+        let device = h.device();
+        let logits = model
+            .vit
+            .head
+            .forward(h.clone().narrow(1, 0, 1).reshape([b, d]));
+        let task = CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, batch.labels);
+        if self.settings.aux_weight == 0.0 {
+            return task;
+        }
+        let n = t - 1;
+        let g = self.settings.grid;
+        let pred = model.coords.forward(h.narrow(1, 1, n));
+        let target =
+            Tensor::<B, 2>::from_data(TensorData::new(coordinate_targets(g), [n, 2]), &device)
+                .unsqueeze_dim::<3>(0);
+        let mse = (pred - target).powf_scalar(2.0).mean();
+        task + mse * self.settings.aux_weight
     }
 
-    fn validate(&self, model: &Vit<B::InnerBackend>, device: &B::Device) -> Result<Metric> {
-        let acc = accuracy(model, &self.valid, &PeTableCache::new(), device)?;
+    fn validate(&self, model: &ProbeVit<B::InnerBackend>, device: &B::Device) -> Result<Metric> {
+        let acc = accuracy(&model.vit, &self.valid, &PeTableCache::new(), device)?;
         Ok(Metric::new("valid_top1", acc, Goal::Maximize))
     }
 

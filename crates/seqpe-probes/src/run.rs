@@ -11,11 +11,10 @@ use seqpe_text::model::Gpt;
 use seqpe_train::run::RunDir;
 use seqpe_train::Session;
 use seqpe_train::{fit, FitSummary};
-use seqpe_vision::model::Vit;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{GridProbeConfig, Probe, SequenceProbeConfig};
-use crate::grid::{self, GridProbe};
+use crate::grid::{self, GridProbe, ProbeVit};
 use crate::sequence::{self, SequenceProbe};
 
 /// The seed of every probe's test set: fixed, so every encoding and every seed is scored on the
@@ -59,7 +58,7 @@ pub fn train_grid<B: AutodiffBackend>(
         cfg.model.trained_extent(),
     )?;
     B::seed(device, t.seed);
-    let model: Vit<B> = cfg.model.init(device)?;
+    let model = ProbeVit::new(cfg.model.init::<B>(device)?, cfg.model.d_model, device);
     fit(&task, model, t, &session.fit_options("train-probe"), device)
 }
 
@@ -161,7 +160,8 @@ pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEva
         }
         _ => {
             let cfg: GridProbeConfig = run.read_config()?;
-            let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
+            let fresh = ProbeVit::new(cfg.model.init::<B>(device)?, cfg.model.d_model, device);
+            let model = run.load_trained(fresh, device)?.vit;
             let cache = PeTableCache::new();
             let points = grid::test_set(&cfg.probe, TEST_SEED)
                 .into_iter()

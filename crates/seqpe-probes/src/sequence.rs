@@ -290,8 +290,9 @@ impl<B: AutodiffBackend> Task<B> for SequenceProbe {
     }
 }
 
-/// Greedy answers of equal-length prompts `[b, n + 1]`: `n` new tokens each, `[b][n]`, with
-/// the key/value cache and one position table for all `2n + 1` positions.
+/// Greedy answers of equal-length prompts `[b, n + 1]`: `n` new symbols each (the argmax over
+/// the alphabet), `[b][n]`, with the key/value cache and one position table for all `2n + 1`
+/// positions.
 pub fn greedy_answers<B: Backend>(
     model: &Gpt<B>,
     examples: &[SequenceExample],
@@ -330,7 +331,12 @@ pub fn greedy_answers<B: Backend>(
     let mut out = vec![Vec::with_capacity(n); b];
     for i in 0..n {
         let t = logits.dims()[1];
-        let next = logits.narrow(1, t - 1, 1).argmax(2).reshape([b, 1]);
+        // the answer is symbols only: the argmax over the alphabet (not SEP, END or PAD)
+        let next = logits
+            .narrow(1, t - 1, 1)
+            .narrow(2, 0, alphabet)
+            .argmax(2)
+            .reshape([b, 1]);
         let ids: Vec<i64> = next
             .to_data()
             .convert::<i64>()

@@ -86,6 +86,20 @@ impl<B: Backend> Vit<B> {
         context: &PositionContext<B>,
         options: AttentionOptions,
     ) -> Tensor<B, 2> {
+        let h = self.hidden(images, context, options);
+        let [b, _, d] = h.dims();
+        let cls_out = h.narrow(1, 0, 1).reshape([b, d]);
+        self.head.forward(cls_out)
+    }
+
+    /// The final (layer-normed) states of every token, `[b, 1 + patches, d]`: the CLS row first,
+    /// then the patches row-major (for losses on the patch tokens, such as the position probes').
+    pub fn hidden(
+        &self,
+        images: Tensor<B, 4>,
+        context: &PositionContext<B>,
+        options: AttentionOptions,
+    ) -> Tensor<B, 3> {
         let x = self.embed_patches(images);
         let [b, _, d] = x.dims();
         let cls = self.cls_token.val().reshape([1, 1, d]).expand([b, 1, d]);
@@ -94,9 +108,7 @@ impl<B: Backend> Vit<B> {
         let h = self
             .stack
             .forward(x, AttnMask::Full, |i| context.layer(i), options);
-        let h = self.norm.forward(h);
-        let cls_out = h.narrow(1, 0, 1).reshape([b, d]);
-        self.head.forward(cls_out)
+        self.norm.forward(h)
     }
 
     /// Logits for `images` at their own size (computing any SeqPE table on the fly).
