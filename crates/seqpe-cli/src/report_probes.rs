@@ -489,7 +489,12 @@ pub fn write_report(
                      encoder width {sd}, `{inject}`, trained range {range} = the reference's \
                      20,000 / 512 ≈ 39 positions per window token × the {win}-token window \
                      (rounded to hundreds), random-shift rate {rate} from a pool of {pool} \
-                     windows, regularizer weights {wct} / {wkd}.\n\n{pos}\n\n",
+                     windows, regularizer batches {cb}×{cc} / {dw}×{dp} and weights {wct} / \
+                     {wkd}.\n\n{pos}\n\n",
+                    cb = t.regularizer.contrastive_batch,
+                    cc = t.regularizer.contrastive_candidates,
+                    dw = t.regularizer.distill_windows,
+                    dp = t.regularizer.distill_per_window,
                     l = p.train_len,
                     a = p.alphabet,
                     layers = m.n_layers,
@@ -521,17 +526,27 @@ pub fn write_report(
                     "**Setup.** {g}×{g} images of noise (N(0, {noise}²) in each of {ch} \
                      channels per pixel), a mark adding {amp} to its own channel; one pixel = \
                      one token (patch 1). ViT {layers}×{d} ({heads} heads, no dropout), CLS \
-                     head, batch {batch}, {steps} steps (every image new), AdamW lr {lr} \
+                     head; during training every patch token also regresses its own normalised \
+                     (row, col) through a linear head (weight {aux}; without it the ViT sits at \
+                     chance on a symmetric saddle, `scripts/PROBES-FINDINGS.md`; the targets are \
+                     the same for every image and are not used at test), batch {batch}, {steps} \
+                     steps (every image new), AdamW lr {lr} \
                      (warm-up {warm}, {decay:?} decay), clipping {clip}; the best checkpoint by \
                      top-1 on {nv} validation images. Test: {ne} images per size. SeqPE: \
                      encoder width {sd}, `{inject}` with {proj} q/k projection(s), trained range \
                      {range} per axis = the reference's 100 per axis / 14 patches ≈ 7.1 × the \
                      {g}-pixel side (rounded), random-shift rate {rate} from a pool of {pool} \
-                     windows, regularizer weights {wct} / {wkd}.\n\n{pos}\n\n",
+                     windows, regularizer batches {cb}×{cc} / {dw}×{dp} and weights {wct} / \
+                     {wkd}.\n\n{pos}\n\n",
+                    cb = t.regularizer.contrastive_batch,
+                    cc = t.regularizer.contrastive_candidates,
+                    dw = t.regularizer.distill_windows,
+                    dp = t.regularizer.distill_per_window,
                     g = p.grid,
                     noise = p.noise,
                     ch = p.channels,
                     amp = p.amp,
+                    aux = p.aux_weight,
                     layers = m.n_layers,
                     d = m.d_model,
                     heads = m.n_heads,

@@ -124,6 +124,21 @@ pub fn grid_range(side: usize) -> usize {
     (side as f64 * GRID_RANGE_PER_SIDE).round() as usize
 }
 
+/// The token ids of a sequence probe: the symbols are `0..alphabet`, then the separator, the end
+/// token and padding; the vocabulary is `alphabet + 3`.
+pub fn sep(alphabet: usize) -> u32 {
+    alphabet as u32
+}
+pub fn end(alphabet: usize) -> u32 {
+    alphabet as u32 + 1
+}
+pub fn pad(alphabet: usize) -> u32 {
+    alphabet as u32 + 2
+}
+pub fn vocab(alphabet: usize) -> usize {
+    alphabet + 3
+}
+
 /// What a sequence probe trains and evaluates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SequenceSettings {
@@ -201,7 +216,26 @@ fn probe_train(dims: usize, steps: usize, lr: f64) -> TrainSettings {
         eval_every: 500,
         valid_limit: 0,
         checkpoint_every: 500,
-        regularizer: RegularizerSettings::reference(dims),
+        regularizer: probe_regularizer(dims),
+    }
+}
+
+/// The SeqPE regularizer sizes of the probes: the reference's weights, shift rate and pool, and
+/// its *proportion* of regularizer positions to main tokens rather than its absolute sizes. The
+/// reference encodes about 8 % as many regularizer positions as its main model has tokens per
+/// step (GPT: 16 × 32 + 16 × 32 per 32 × 512 tokens); its absolute n-D sizes (32 × 64 twice)
+/// would make a probe's encoder cost five times its 2-layer ViT. Both probes therefore use
+/// 8 pivots × 16 candidates and 8 distillation windows × 16 (the text CPU presets' sizes; 256
+/// positions per step, about 22 % of a sequence batch's tokens and 6 % of a grid batch's) and 8
+/// windows per shifted step.
+fn probe_regularizer(dims: usize) -> RegularizerSettings {
+    RegularizerSettings {
+        contrastive_batch: 8,
+        contrastive_candidates: 16,
+        distill_windows: 8,
+        distill_per_window: 16,
+        shift_windows: 8,
+        ..RegularizerSettings::reference(dims)
     }
 }
 
@@ -222,7 +256,7 @@ impl SequenceProbeConfig {
         let window = 2 * probe.train_len + 1;
         let d = 64;
         let model = seqpe_text::config::ModelSettings {
-            vocab_size: crate::sequence::vocab(probe.alphabet),
+            vocab_size: vocab(probe.alphabet),
             d_model: d,
             n_heads: 4,
             n_layers: 3,
@@ -301,11 +335,11 @@ impl RunConfig for SequenceProbeConfig {
                  non-empty"
             );
         }
-        if m.vocab_size != crate::sequence::vocab(p.alphabet) {
+        if m.vocab_size != vocab(p.alphabet) {
             bail!(
                 "model.vocab_size must be probe.alphabet + 3 = {} (the symbols, separator, end \
                  and padding)",
-                crate::sequence::vocab(p.alphabet)
+                vocab(p.alphabet)
             );
         }
         if m.block_size != 2 * p.train_len + 1 {

@@ -29,7 +29,7 @@ use seqpe_text::model::Gpt;
 use seqpe_train::{Goal, Metric, Task};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{SequenceSettings, SequenceTask};
+use crate::config::{end, pad, sep, SequenceSettings, SequenceTask};
 
 /// One string and its answer (symbols only, no separator or end token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,21 +70,6 @@ impl SequenceExample {
         t.push(end(alphabet));
         t
     }
-}
-
-/// The separator, end and padding ids of an alphabet of `alphabet` symbols; the vocabulary is
-/// `alphabet + 3`.
-pub fn sep(alphabet: usize) -> u32 {
-    alphabet as u32
-}
-pub fn end(alphabet: usize) -> u32 {
-    alphabet as u32 + 1
-}
-pub fn pad(alphabet: usize) -> u32 {
-    alphabet as u32 + 2
-}
-pub fn vocab(alphabet: usize) -> usize {
-    alphabet + 3
 }
 
 /// Training example `index` of a run seeded `seed`: a function of both only.

@@ -25,7 +25,7 @@ fn copy_and_reverse_answers_and_layout_by_hand() {
     // alphabet 5: SEP 5, END 6, PAD 7; input s SEP answer, labels answer END
     assert_eq!(rev.tokens(5), vec![3, 1, 4, 5, 4, 1, 3]);
     assert_eq!(rev.labels(5), vec![4, 1, 3, 6]);
-    assert_eq!(sequence::vocab(5), 8);
+    assert_eq!(seqpe_probes::config::vocab(5), 8);
     // a batch of a 1-symbol and a 3-symbol string: padded to 7 tokens, labels at n..=2n
     let short = SequenceExample::new(SequenceTask::Reverse, vec![2]);
     let b = sequence::batch_of::<Flex>(&[short, rev], 5, &DEV);
