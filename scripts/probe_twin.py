@@ -3,7 +3,15 @@
 cannot be solved without position information, trained at small sizes and tested on much longer
 sequences / larger grids (length generalisation). python3 + torch + numpy only; ONE CPU thread.
 
-Usage (every chosen setting is the default; see PROBES-FINDINGS.md for the measurements):
+Defaults (chosen by measurement, see PROBES-FINDINGS.md):
+  1-D: alphabet 4, train lengths 1..16, GPT d 64, 4 heads, 3 layers, MLP x4, batch 64,
+       2000 steps, AdamW lr 3e-3, warm-up 100, cosine to 0, wd 0.01, clip 1.0; test bins
+       (0,16], (16,32], (32,64], (64,128], 200 examples each.
+  2-D: 8x8 grid, 3 channels, noise 0.25, mark amplitude 2, ViT d 64, 4 heads, 2 layers, MLP x2,
+       batch 64, 1500 steps, AdamW lr 2e-3, warm-up 100, cosine to 0, wd 0.01, clip 1.0,
+       --aux coords with weight 10; test grids 8, 12, 16, 24, 32, 400 images each.
+
+Usage:
 
     python3 scripts/probe_twin.py --task copy     --pe ape      # 1-D, causal GPT
     python3 scripts/probe_twin.py --task reverse  --pe rope
@@ -32,7 +40,8 @@ distributions below.
   * every training step draws a fresh batch (--batch examples, independent lengths).
   * test: bins (0,L], (L,2L], (2L,4L], (4L,8L] (--bins multiples of L); per bin --eval-n examples
     with n ~ Uniform{lo+1..hi}, symbols as above. Evaluation is GREEDY: the prompt is
-    s ++ [SEP]; the model generates exactly n tokens (argmax, each appended to the input).
+    s ++ [SEP]; the model generates exactly n tokens (argmax over the A symbol logits only --
+    SEP/END/PAD are never emitted -- each appended to the input; no KV cache, full recompute).
     Metrics: token accuracy = mean over all answer tokens of (generated == answer);
     exact = fraction of examples whose n generated tokens all match.
 2-D tasks `relative` / `quadrant` (ViT, patch 1: each pixel = one token of C channels):
@@ -48,12 +57,19 @@ distributions below.
     label = 2*[r >= G/2] + [c >= G/2]  (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right).
   * train: fresh batches of size --batch at G = --grid every step; test: --eval-n images at
     each G in --eval-grids (the train rng is never used for test images).
+  * auxiliary dense loss (--aux coords, the 2-D default; needed: without it the CLS head stays
+    at chance, see PROBES-FINDINGS.md): a per-token Linear(d, 5) head on the final-LN patch
+    tokens (CLS excluded); its first two outputs regress each token's OWN normalised
+    coordinates ((r+0.5)/G - 0.5, (c+0.5)/G - 0.5); loss = CE(CLS logits, label)
+    + --aux-weight (10) * mean-squared error over tokens and both coordinates. The targets
+    depend only on the grid, never on the image. Evaluation uses the CLS head only.
 -------------------------------------------------------------------------------------
 --data FILE (JSON lines) replaces the generators (and --dump-data writes the same format):
   1-D: {"split": "train"|"test", "input": [symbols], "answer": [symbols]}   (no SEP/END)
   2-D: {"split": ..., "grid": G, "channels": C, "pixels": [G*G*C floats, row-major, channel
         last], "label": k}
-  Training then samples each batch uniformly WITH replacement from the train lines (train rng);
+  Training then takes batches from shuffled epochs of the train lines (every line once per
+  epoch, as the Rust loop's sampler does; train rng);
   test lines are grouped into the length bins (1-D, by len(input)) / by grid (2-D).
 =====================================================================================
 Models (mirroring crates/seqpe-text/src/model.rs, seqpe-vision/src/model.rs, seqpe-core):
@@ -71,7 +87,8 @@ Models (mirroring crates/seqpe-text/src/model.rs, seqpe-vision/src/model.rs, seq
        token N(0, 0.02); APE table [1 + G*G, d] N(0, 0.02) (CLS row + grid rows, added to the
        input), resized for other grids by bicubic interpolation (align_corners=False) of the
        G x G part, CLS row kept; pre-LN blocks with exact GELU, MLP ratio --mlp-ratio, LN eps 1e-6;
-       final LN; Linear head N(0, 0.02) on the CLS output. rope2d: axial, head_dim/2 split in a
+       final LN; Linear head N(0, 0.02) on the CLS output (+ the --aux per-token head,
+       Linear(d, 5) N(0, 0.02), on the patch-token outputs). rope2d: axial, head_dim/2 split in a
        row band then a column band, frequencies base^(-j/band), base 100, CLS unrotated.
   Optimiser: AdamW (0.9, 0.999, eps 1e-8), weight decay on >= 2-D weights except embeddings /
   position tables / CLS; linear warm-up from 0 over --warmup steps then --decay (cosine or
@@ -216,9 +233,9 @@ class Gpt(nn.Module):
         if self.pe == "ape":
             rows = self.wpe.shape[0]
             m = max(n, full_len or n)
-            table = self.wpe if m <= rows else linear_resize(self.wpe, m)
             if m > rows and self.a.ape_long == "table":
                 raise ValueError(f"sequence of {m} tokens exceeds the APE table ({rows} rows)")
+            table = self.wpe if m <= rows else linear_resize(self.wpe, m)
             x = x + table[:n]
         elif self.pe == "sin":
             x = x + sinusoidal_table(n, x.shape[-1])
@@ -437,9 +454,20 @@ def greedy_eval(model, a, examples):
     return correct / max(1, tokens), exact / max(1, len(examples))
 
 
+def epoch_batches(n, batch, rng):
+    """Batches of indices into n examples: shuffled epochs, every example once per epoch (as the
+    Rust loop's EpochSampler draws them), so a file of steps x batch examples is each seen once."""
+    while True:
+        order = rng.permutation(n)
+        for i in range(0, n - batch + 1, batch):
+            yield order[i: i + batch]
+
+
 def run_text(a, log):
+    def make_bins(L):
+        return [(0 if i == 0 else int(a.bins[i - 1] * L), int(m * L)) for i, m in enumerate(a.bins)]
     L = a.train_len
-    bins = [(0 if i == 0 else int(a.bins[i - 1] * L), int(m * L)) for i, m in enumerate(a.bins)]
+    bins = make_bins(L)
     rng_train = np.random.default_rng([a.seed, 0])
     rng_test = np.random.default_rng([a.seed, 1])
     if a.data:
@@ -451,15 +479,18 @@ def run_text(a, log):
         max_sym = max(max(s + ans, default=0) for s, ans in train + test)
         if max_sym >= a.alphabet:
             sys.exit(f"--data uses symbol {max_sym} but --alphabet is {a.alphabet}")
-        L = max(len(s) for s, _ in train)
+        L = a.train_len = max(len(s) for s, _ in train)
+        bins = make_bins(L)
         hi = max(len(s) for s, _ in test)
         bins = [(lo, h) for lo, h in bins if lo < hi]
         test_bins = {f"{lo}-{h}": [e for e in test if lo < len(e[0]) <= h] for lo, h in bins}
         if any(len(e[0]) > bins[-1][1] for e in test):
             test_bins[f"{bins[-1][1]}-{hi}"] = [e for e in test if len(e[0]) > bins[-1][1]]
 
+        batches = epoch_batches(len(train), a.batch, rng_train)
+
         def batch_fn():
-            idx = rng_train.integers(0, len(train), size=a.batch)
+            idx = next(batches)
             return text_batch([train[i] for i in idx], a.alphabet)
     else:
         test_bins = {}
@@ -535,8 +566,10 @@ def run_vision(a, log):
         if a.aux == "relation":
             sys.exit("--aux relation needs the generator (it needs the mark positions)")
 
+        batches = epoch_batches(len(train), a.batch, rng_train)
+
         def batch_fn():
-            idx = torch.from_numpy(rng_train.integers(0, len(train), size=a.batch))
+            idx = torch.from_numpy(next(batches))
             y = train_y[idx]
             dt = (torch.stack([dense_targets(a.aux, a.grid, None, int(k)) for k in y])
                   if a.aux != "none" else None)
@@ -662,9 +695,9 @@ def main():
     a = ap.parse_args()
 
     text = a.task in TEXT_TASKS
-    defaults = (dict(steps=2000, batch=64, lr=1e-3, warmup=100, decay="cosine", d_model=64,
-                     n_layers=2, mlp_ratio=4, rope_base=10000.0, alphabet=4, train_len=8,
-                     eval_n=200)
+    defaults = (dict(steps=2000, batch=64, lr=3e-3, warmup=100, decay="cosine", d_model=64,
+                     n_layers=3, mlp_ratio=4, rope_base=10000.0, alphabet=4, train_len=16,
+                     eval_n=200, aux="none", aux_weight=0.0)
                 if text else
                 dict(steps=1500, batch=64, lr=2e-3, warmup=100, decay="cosine", d_model=64,
                      n_layers=2, mlp_ratio=2, rope_base=100.0, grid=8,
