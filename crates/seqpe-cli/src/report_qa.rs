@@ -21,8 +21,8 @@ use seqpe_train::Session;
 use crate::args::{CorpusArgs, TextPe};
 use crate::plot::line_chart;
 use crate::report::{
-    against_legend, against_section, machine, markdown_table, runs_table, seeds_of, seeds_sentence,
-    spread_rows, spread_series, today, Better, Experiment, Outcome, Plan, Seed, Spread,
+    machine, markdown_table, runs_table, seeds_of, seeds_sentence, seqpe_against, spread_rows,
+    spread_series, today, Better, Experiment, Outcome, Plan, Seed,
 };
 use crate::text_cmd::command_line;
 
@@ -185,23 +185,23 @@ fn at(e: &QaEvalReport, factor: usize) -> Option<&LengthScore> {
 fn against_baselines(results: &[QaResult]) -> String {
     let points = factors(results);
     let keys: Vec<usize> = points.iter().map(|p| p.0).collect();
-    let rows = spread_rows(results, &keys, |e, k| at(e, k).map(|s| s.answer_ppl));
-    let Some(seqpe) = rows.iter().find(|r| r.0 == PeKind::SeqPe) else {
+    let columns: Vec<String> = points.into_iter().map(|p| p.1).collect();
+    let Some((legend, section)) = seqpe_against(
+        results,
+        &keys,
+        &columns,
+        |e, k| at(e, k).map(|s| s.answer_ppl),
+        |pe| *pe == PeKind::SeqPe,
+        Better::Lower,
+        2,
+        "negative: SeqPE is better",
+    ) else {
         return String::new();
     };
-    let others: Vec<(String, Vec<Option<Spread>>)> = rows
-        .iter()
-        .filter(|r| r.0 != PeKind::SeqPe)
-        .map(|r| (r.0.to_string(), r.1.clone()))
-        .collect();
-    let columns: Vec<String> = points.into_iter().map(|p| p.1).collect();
-    let seeded = results.iter().any(|r| r.seed != Seed(1));
     format!(
         "### SeqPE against each baseline (test answer perplexity)\n\n\
-         SeqPE's answer perplexity minus the baseline's at each length ({}), from the table \
-         above.\n\n{}\n",
-        against_legend(seeded, "negative: SeqPE is better"),
-        against_section(&columns, &seqpe.1, &others, Better::Lower, 2)
+         SeqPE's answer perplexity minus the baseline's at each length ({legend}), from the \
+         table above.\n\n{section}\n"
     )
 }
 

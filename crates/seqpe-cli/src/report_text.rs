@@ -16,9 +16,9 @@ use seqpe_train::Session;
 
 use crate::plot::line_chart;
 use crate::report::{
-    against_legend, against_section, best_valid_cell, machine, markdown_table, regularizer_chart,
-    runs_table, seeds_of, seeds_sentence, spread_rows, spread_series, table_stats_cell, today,
-    Better, Experiment, Outcome, Plan, Seed, Spread,
+    best_valid_cell, machine, markdown_table, regularizer_chart, runs_table, seeds_of,
+    seeds_sentence, seqpe_against, spread_rows, spread_series, table_stats_cell, today, Better,
+    Experiment, Outcome, Plan, Seed,
 };
 
 /// What to compare.
@@ -171,25 +171,26 @@ pub fn ppl_table(results: &[MethodResult], word: bool) -> String {
 /// loses and ties (empty without a SeqPE run).
 pub fn against_baselines(results: &[MethodResult]) -> String {
     let (lengths, train_len) = lengths(results);
-    let rows = spread_rows(results, &lengths, |e, n| at(e, n).map(|r| r.token_ppl));
-    let Some(seqpe) = rows.iter().find(|r| r.0 == PeKind::SeqPe) else {
-        return String::new();
-    };
-    let others: Vec<(String, Vec<Option<Spread>>)> = rows
-        .iter()
-        .filter(|r| r.0 != PeKind::SeqPe)
-        .map(|r| (r.0.to_string(), r.1.clone()))
-        .collect();
     let columns: Vec<String> = lengths
         .iter()
         .map(|n| format!("{n} ({}×)", n / train_len))
         .collect();
-    let seeded = results.iter().any(|r| r.seed != Seed(1));
+    let Some((legend, section)) = seqpe_against(
+        results,
+        &lengths,
+        &columns,
+        |e, n| at(e, n).map(|r| r.token_ppl),
+        |pe| *pe == PeKind::SeqPe,
+        Better::Lower,
+        2,
+        "negative: SeqPE is better",
+    ) else {
+        return String::new();
+    };
     format!(
         "## SeqPE against each baseline (test token perplexity)\n\n\
-         SeqPE's perplexity minus the baseline's at each length ({}), from the table above.\n\n{}\n",
-        against_legend(seeded, "negative: SeqPE is better"),
-        against_section(&columns, &seqpe.1, &others, Better::Lower, 2)
+         SeqPE's perplexity minus the baseline's at each length ({legend}), from the table \
+         above.\n\n{section}\n"
     )
 }
 

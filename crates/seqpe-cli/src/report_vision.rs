@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::plot::{heatmaps, line_chart, Heatmap};
 use crate::report::{
-    against_legend, against_section, best_valid_cell, machine, markdown_table, regularizer_chart,
-    runs_table, seeds_of, seeds_sentence, spread_rows, spread_series, table_stats_cell, today,
-    Better, Compared, Experiment, Outcome, Plan, Seed, Spread,
+    best_valid_cell, machine, markdown_table, regularizer_chart, runs_table, seeds_of,
+    seeds_sentence, seqpe_against, spread_rows, spread_series, table_stats_cell, today, Better,
+    Compared, Experiment, Outcome, Plan, Seed,
 };
 
 /// The run folder name of a method: `vision-<preset>-<pe>[-dims1]`.
@@ -225,14 +225,6 @@ pub fn accuracy_table(results: &[MethodResult]) -> String {
 /// The 2-D SeqPE run's test top-1 minus every baseline's at each size, with where it wins,
 /// loses and ties (empty without one; the `--dims 1` ablation is not a baseline).
 pub fn against_baselines(results: &[MethodResult]) -> String {
-    let sizes_ = sizes(results);
-    let rows = spread_rows(results, &sizes_, |e, size| {
-        at(e, size).map(|r| 100.0 * r.top1)
-    });
-    let is_seqpe = |m: &Method| m.pe == PeKind::SeqPe;
-    let Some(seqpe) = rows.iter().find(|r| is_seqpe(&r.0) && r.0.dims != 1) else {
-        return String::new();
-    };
     let Some(first) = results.first() else {
         return String::new();
     };
@@ -242,18 +234,22 @@ pub fn against_baselines(results: &[MethodResult]) -> String {
         .iter()
         .map(|r| format!("{} px ({}×{})", r.size, r.grid, r.grid))
         .collect();
-    let others: Vec<(String, Vec<Option<Spread>>)> = rows
-        .iter()
-        .filter(|r| !is_seqpe(&r.0))
-        .map(|r| (r.0.label(), r.1.clone()))
-        .collect();
-    let seeded = results.iter().any(|r| r.seed != Seed(1));
+    let Some((legend, section)) = seqpe_against(
+        results,
+        &sizes(results),
+        &columns,
+        |e, size| at(e, size).map(|r| 100.0 * r.top1),
+        |m| m.pe == PeKind::SeqPe && m.dims != 1,
+        Better::Higher,
+        1,
+        "positive: SeqPE is better",
+    ) else {
+        return String::new();
+    };
     format!(
         "### SeqPE against each baseline (test top-1)\n\n\
-         SeqPE's accuracy minus the baseline's at each size, in points ({}), from the table \
-         above.\n\n{}\n",
-        against_legend(seeded, "positive: SeqPE is better"),
-        against_section(&columns, &seqpe.1, &others, Better::Higher, 1)
+         SeqPE's accuracy minus the baseline's at each size, in points ({legend}), from the \
+         table above.\n\n{section}\n"
     )
 }
 

@@ -124,6 +124,37 @@ pub fn spread_series<M: Clone + PartialEq, E, K: Copy>(
         .collect()
 }
 
+/// A page's "SeqPE against each baseline": the figure `value` of every method at each of
+/// `points` (labelled by `columns`) over its seeds, SeqPE's row (the method `is_seqpe` picks:
+/// with several SeqPE variants, the main one) against every method that does not train SeqPE,
+/// counted against the spread ([`against_section`]). Returns the legend (what the differences
+/// and marks mean, `better_means` saying which sign is better) and the section; `None` without a
+/// SeqPE run.
+#[allow(clippy::too_many_arguments)]
+pub fn seqpe_against<M: Compared, E, K: Copy>(
+    results: &[Outcome<M, E>],
+    points: &[K],
+    columns: &[String],
+    value: impl Fn(&E, K) -> Option<f64>,
+    is_seqpe: impl Fn(&M) -> bool,
+    better: Better,
+    decimals: usize,
+    better_means: &str,
+) -> Option<(String, String)> {
+    let rows = spread_rows(results, points, value);
+    let seqpe = rows.iter().find(|r| is_seqpe(&r.0))?;
+    let others: Vec<(String, Vec<Option<Spread>>)> = rows
+        .iter()
+        .filter(|r| r.0.encoding() != seqpe_core::PeKind::SeqPe)
+        .map(|r| (r.0.label(), r.1.clone()))
+        .collect();
+    let seeded = results.iter().any(|r| r.seed != Seed(1));
+    Some((
+        against_legend(seeded, better_means),
+        against_section(columns, &seqpe.1, &others, better, decimals),
+    ))
+}
+
 /// The seeds per method of a page, as a sentence for its first paragraph (empty for one seed).
 pub fn seeds_sentence(seeds: usize) -> String {
     if seeds <= 1 {
