@@ -201,6 +201,46 @@ impl From<SplitArg> for seqpe_datasets::EvalSplit {
     }
 }
 
+/// `--pes`: the text encodings a command compares (default: every one).
+#[derive(Args, Debug, Clone)]
+pub struct TextPes {
+    /// Position encodings to compare (comma-separated).
+    #[arg(
+        long = "pes",
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = TextPe::value_variants().to_vec()
+    )]
+    pub list: Vec<TextPe>,
+}
+
+impl TextPes {
+    /// The chosen encodings.
+    pub fn kinds(&self) -> Vec<PeKind> {
+        self.list.iter().map(|&p| p.into()).collect()
+    }
+}
+
+/// `--pes`: the image encodings a command compares (default: every one).
+#[derive(Args, Debug, Clone)]
+pub struct VisionPes {
+    /// Position encodings to compare (comma-separated).
+    #[arg(
+        long = "pes",
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = VisionPe::value_variants().to_vec()
+    )]
+    pub list: Vec<VisionPe>,
+}
+
+impl VisionPes {
+    /// The chosen encodings.
+    pub fn kinds(&self) -> Vec<PeKind> {
+        self.list.iter().map(|&p| p.into()).collect()
+    }
+}
+
 /// How SeqPE enters the main model.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Injection {

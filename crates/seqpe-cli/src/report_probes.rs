@@ -87,6 +87,11 @@ impl Compared for ProbeMethod {
     fn encoding(&self) -> PeKind {
         self.pe
     }
+
+    /// On the grids, SeqPE over (row, col); the flat index is an ablation.
+    fn is_main_seqpe(&self) -> bool {
+        self.pe == PeKind::SeqPe && (self.dims == 2 || !self.grid)
+    }
 }
 
 /// One probe, method and seed of the page.
@@ -328,16 +333,13 @@ fn against_baselines(probe: Probe, results: &[ProbeResult]) -> String {
     let pts = points(results);
     let keys: Vec<usize> = pts.iter().map(|p| p.key).collect();
     let columns: Vec<String> = pts.iter().map(|p| column(p, probe)).collect();
-    let main_dims = if probe.grid().is_some() { 2 } else { 1 };
     let Some((legend, section)) = seqpe_against(
         results,
         &keys,
         &columns,
         |e, k| at(e, k).map(|p| 100.0 * p.accuracy),
-        |m| m.pe == PeKind::SeqPe && m.dims == main_dims,
         Better::Higher,
         1,
-        "positive: SeqPE is better",
     ) else {
         return String::new();
     };
@@ -370,10 +372,9 @@ fn checks(probe: Probe, results: &[ProbeResult]) -> String {
                 "**below 95 %: no encoding learned the probe at this budget**"
             }
         ));
-        let main_dims = if probe.grid().is_some() { 2 } else { 1 };
         if let Some(sq) = rows
             .iter()
-            .find(|r| r.0.pe == PeKind::SeqPe && r.0.dims == main_dims)
+            .find(|r| r.0.is_main_seqpe())
             .and_then(|r| r.1[0])
         {
             let gap = s.mean - sq.mean;
@@ -814,7 +815,10 @@ mod tests {
     fn twin_lines_are_read_by_point_and_bad_ones_name_their_line() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("twin.jsonl");
-        assert!(read_twin(&path).unwrap().is_empty(), "no file: no twin runs");
+        assert!(
+            read_twin(&path).unwrap().is_empty(),
+            "no file: no twin runs"
+        );
         std::fs::write(
             &path,
             concat!(

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use seqpe_core::PeKind;
 use seqpe_qa::config::QaConfig;
 use seqpe_qa::eval::{evaluate_run, LengthScore, QaEvalReport};
@@ -18,7 +18,7 @@ use seqpe_train::run::RunDir;
 use seqpe_train::FitSummary;
 use seqpe_train::Session;
 
-use crate::args::{CorpusArgs, TextPe};
+use crate::args::CorpusArgs;
 use crate::plot::line_chart;
 use crate::report::{
     machine, markdown_table, runs_table, seeds_of, seeds_sentence, seqpe_against, spread_rows,
@@ -31,14 +31,8 @@ pub struct ReportArgs {
     /// The QA preset every fine-tune uses.
     #[arg(long, default_value = "small")]
     pub preset: String,
-    /// Encodings to compare; each fine-tunes `<text-runs>/report-text-<text-preset>-<pe>`.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = TextPe::value_variants().to_vec()
-    )]
-    pub pes: Vec<TextPe>,
+    #[command(flatten)]
+    pub pes: crate::args::TextPes,
     /// The preset of the pre-trained text runs (from `report-text`).
     #[arg(long, default_value = "small")]
     pub text_preset: String,
@@ -148,7 +142,7 @@ pub fn report<B: AutodiffBackend>(
     let started = Instant::now();
     args.corpus.ensure_fetched()?;
     let plan = Plan {
-        methods: args.pes.iter().map(|&p| p.into()).collect(),
+        methods: args.pes.kinds(),
         seeds: Seed::first(args.common.seeds),
         runs: args.common.runs.clone(),
         retrain: args.common.retrain,
@@ -191,10 +185,8 @@ fn against_baselines(results: &[QaResult]) -> String {
         &keys,
         &columns,
         |e, k| at(e, k).map(|s| s.answer_ppl),
-        |pe| *pe == PeKind::SeqPe,
         Better::Lower,
         2,
-        "negative: SeqPE is better",
     ) else {
         return String::new();
     };

@@ -180,10 +180,8 @@ pub fn against_baselines(results: &[MethodResult]) -> String {
         &lengths,
         &columns,
         |e, n| at(e, n).map(|r| r.token_ppl),
-        |pe| *pe == PeKind::SeqPe,
         Better::Lower,
         2,
-        "negative: SeqPE is better",
     ) else {
         return String::new();
     };

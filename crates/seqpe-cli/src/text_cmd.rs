@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::evaluate_run;
@@ -117,14 +117,8 @@ pub struct ReportArgs {
     /// The preset every run uses (the reports: small).
     #[arg(long, default_value = "small")]
     pub preset: String,
-    /// Methods to compare.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = TextPe::value_variants().to_vec()
-    )]
-    pub pes: Vec<TextPe>,
+    #[command(flatten)]
+    pub pes: crate::args::TextPes,
     /// Evaluation lengths as multiples of the training length.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
     pub factors: Vec<usize>,
@@ -139,7 +133,7 @@ fn plan(args: &ReportArgs, prefix: String) -> Result<ReportPlan> {
     apply_overrides(&mut base, &args.common.overrides)?;
     Ok(ReportPlan {
         base,
-        pes: args.pes.iter().map(|&p| p.into()).collect(),
+        pes: args.pes.kinds(),
         factors: args.factors.clone(),
         runs: args.common.runs.clone(),
         prefix,
@@ -228,7 +222,9 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
     args.corpus.ensure_fetched()?;
     let report = ReportArgs {
         preset: "tiny".into(),
-        pes: vec![TextPe::Seqpe, TextPe::Ape],
+        pes: crate::args::TextPes {
+            list: vec![TextPe::Seqpe, TextPe::Ape],
+        },
         factors: vec![1, 2, 4, 8],
         common: crate::args::ReportRuns {
             overrides: args.overrides.clone(),
@@ -268,13 +264,8 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
 pub struct BenchArgs {
     #[arg(long, default_value = "bench")]
     pub preset: String,
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = TextPe::value_variants().to_vec()
-    )]
-    pub pes: Vec<TextPe>,
+    #[command(flatten)]
+    pub pes: crate::args::TextPes,
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
     #[arg(long, default_value_t = 3)]
@@ -311,7 +302,7 @@ pub fn bench<B: AutodiffBackend>(
         args.steps,
         args.warmup
     );
-    let pes: Vec<PeKind> = args.pes.iter().map(|&p| p.into()).collect();
+    let pes: Vec<PeKind> = args.pes.kinds();
     let ours = |pe: PeKind| -> Result<f64> {
         let row =
             seqpe_text::bench::training_throughput::<B>(&cfg, pe, args.warmup, args.steps, device)?;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use seqpe_core::PeKind;
 use seqpe_datasets::cache::DataDir;
 use seqpe_train::config::apply_overrides;
@@ -188,14 +188,8 @@ pub struct ReportArgs {
     /// 14 px, tested up to the native 28 px).
     #[arg(long, value_delimiter = ',', default_value = "small,small-native")]
     pub presets: Vec<String>,
-    /// Position encodings to compare.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = VisionPe::value_variants().to_vec()
-    )]
-    pub pes: Vec<VisionPe>,
+    #[command(flatten)]
+    pub pes: crate::args::VisionPes,
     /// Also train the SeqPE `--dims 1` ablation (flat patch index).
     #[arg(long)]
     pub with_dims1: bool,
@@ -220,11 +214,9 @@ pub fn report<B: AutodiffBackend>(
     args.data.ensure_fetched()?;
     let mut methods: Vec<Method> = args
         .pes
-        .iter()
-        .map(|&pe| Method {
-            pe: pe.into(),
-            dims: 2,
-        })
+        .kinds()
+        .into_iter()
+        .map(|pe| Method { pe, dims: 2 })
         .collect();
     if args.with_dims1 {
         methods.push(Method {
@@ -278,14 +270,8 @@ pub fn report<B: AutodiffBackend>(
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Position encodings to time.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = VisionPe::value_variants().to_vec()
-    )]
-    pub pes: Vec<VisionPe>,
+    #[command(flatten)]
+    pub pes: crate::args::VisionPes,
     /// Configurations to time: tiny (28px, 7×7) and/or vit-s (224px, 14×14, 12 layers).
     #[arg(long, value_delimiter = ',', default_value = "tiny,vit-s")]
     pub presets: Vec<String>,
@@ -311,7 +297,7 @@ pub fn bench<B: AutodiffBackend>(
     device: &B::Device,
     backend: &str,
 ) -> Result<bool> {
-    let pes: Vec<PeKind> = args.pes.iter().map(|&p| p.into()).collect();
+    let pes: Vec<PeKind> = args.pes.kinds();
     if args.pytorch.against_pytorch {
         let mut all = Vec::new();
         for preset in &args.presets {

@@ -348,7 +348,7 @@ fn the_qa_page_is_unchanged() {
     let out = tmp.path().join("out");
     let args = seqpe_cli::report_qa::ReportArgs {
         preset: "small".into(),
-        pes: vec![],
+        pes: seqpe_cli::args::TextPes { list: vec![] },
         text_preset: "small".into(),
         limit: 0,
         common: seqpe_cli::args::ReportRuns {

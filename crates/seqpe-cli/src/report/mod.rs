@@ -125,24 +125,24 @@ pub fn spread_series<M: Clone + PartialEq, E, K: Copy>(
 }
 
 /// A page's "SeqPE against each baseline": the figure `value` of every method at each of
-/// `points` (labelled by `columns`) over its seeds, SeqPE's row (the method `is_seqpe` picks:
-/// with several SeqPE variants, the main one) against every method that does not train SeqPE,
-/// counted against the spread ([`against_section`]). Returns the legend (what the differences
-/// and marks mean, `better_means` saying which sign is better) and the section; `None` without a
-/// SeqPE run.
-#[allow(clippy::too_many_arguments)]
+/// `points` (labelled by `columns`) over its seeds, the main SeqPE's row
+/// ([`Compared::is_main_seqpe`]) against every method that does not train SeqPE, counted
+/// against the spread ([`against_section`]). Returns the legend (what the differences and marks
+/// mean) and the section; `None` without a SeqPE run.
 pub fn seqpe_against<M: Compared, E, K: Copy>(
     results: &[Outcome<M, E>],
     points: &[K],
     columns: &[String],
     value: impl Fn(&E, K) -> Option<f64>,
-    is_seqpe: impl Fn(&M) -> bool,
     better: Better,
     decimals: usize,
-    better_means: &str,
 ) -> Option<(String, String)> {
     let rows = spread_rows(results, points, value);
-    let seqpe = rows.iter().find(|r| is_seqpe(&r.0))?;
+    let seqpe = rows.iter().find(|r| r.0.is_main_seqpe())?;
+    let better_means = match better {
+        Better::Lower => "negative: SeqPE is better",
+        Better::Higher => "positive: SeqPE is better",
+    };
     let others: Vec<(String, Vec<Option<Spread>>)> = rows
         .iter()
         .filter(|r| r.0.encoding() != seqpe_core::PeKind::SeqPe)

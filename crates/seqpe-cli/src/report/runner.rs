@@ -72,6 +72,11 @@ pub trait Compared: Clone + PartialEq {
     fn label(&self) -> String;
     /// The encoding it trains (for [`unread_keys`]).
     fn encoding(&self) -> PeKind;
+    /// Whether this is the SeqPE that a page sets against every baseline (with several SeqPE
+    /// variants, the main one).
+    fn is_main_seqpe(&self) -> bool {
+        self.encoding() == PeKind::SeqPe
+    }
 }
 
 impl Compared for PeKind {
