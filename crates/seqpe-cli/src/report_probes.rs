@@ -22,9 +22,9 @@ use crate::args::{TextPe, VisionPe};
 use crate::plot::line_chart;
 use crate::probe_cmd::{run_folder_name, ProbeArg};
 use crate::report::{
-    best_valid_cell, machine, markdown_table, runs_table, seeds_of, seeds_sentence, seqpe_against,
-    spread_rows, spread_series, table_stats_cell, today, Better, Compared, Experiment, Outcome,
-    Plan, Seed, Spread,
+    best_valid_cell, diagnostic_columns, machine, markdown_table, runs_table, seeds_of,
+    seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared, Experiment,
+    Outcome, Plan, RunColumn, Seed, Spread,
 };
 use crate::text_cmd::command_line;
 
@@ -737,31 +737,20 @@ pub fn write_report(
         } else {
             String::new()
         };
-        let runs = runs_table(
-            results,
-            |m: &ProbeMethod| m.label(),
-            "train s",
-            vec![
-                (
-                    "train ex/s",
-                    Box::new(|r: &ProbeResult| format!("{:.0}", r.train.per_second)),
-                ),
-                (
-                    "best valid %",
-                    Box::new(|r: &ProbeResult| {
-                        best_valid_cell(&r.train, |p| format!("{:.1}", 100.0 * p))
-                    }),
-                ),
-                (
-                    "positions: mean cos / eff. rank",
-                    Box::new(|r: &ProbeResult| table_stats_cell(&r.run)),
-                ),
-                (
-                    "eval s",
-                    Box::new(|r: &ProbeResult| format!("{:.0}", r.eval_seconds)),
-                ),
-            ],
-        );
+        let mut columns: Vec<RunColumn<'_, ProbeMethod, ProbeEval>> = vec![
+            (
+                "train ex/s",
+                Box::new(|r: &ProbeResult| format!("{:.0}", r.train.per_second)),
+            ),
+            (
+                "best valid %",
+                Box::new(|r: &ProbeResult| {
+                    best_valid_cell(&r.train, |p| format!("{:.1}", 100.0 * p))
+                }),
+            ),
+        ];
+        columns.extend(diagnostic_columns());
+        let runs = runs_table(results, |m: &ProbeMethod| m.label(), "train s", columns);
         body += &format!(
             "## `{probe}`\n\n{what}\n\n{setup}\
              {metric} (%), test:\n\n{table}\n{exact}\

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::plot::{heatmaps, line_chart, Heatmap};
 use crate::report::{
-    best_valid_cell, machine, markdown_table, regularizer_chart, runs_table, seeds_of,
-    seeds_sentence, seqpe_against, spread_rows, spread_series, table_stats_cell, today, Better,
-    Compared, Experiment, Outcome, Plan, Seed,
+    best_valid_cell, diagnostic_columns, machine, markdown_table, regularizer_chart, runs_table,
+    seeds_of, seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared,
+    Experiment, Outcome, Plan, RunColumn, Seed,
 };
 
 /// The run folder name of a method: `vision-<preset>-<pe>[-dims1]`.
@@ -409,31 +409,18 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
     let m = &c.model;
     let t = &c.train;
     let best_heading = format!("best valid top-1 % ({} px)", m.image_size);
-    let timing = runs_table(
-        results,
-        Method::label,
-        "train s",
-        vec![
-            (
-                "train img/s",
-                Box::new(|r: &MethodResult| format!("{:.1}", r.train.per_second)),
-            ),
-            (
-                &best_heading,
-                Box::new(|r: &MethodResult| {
-                    best_valid_cell(&r.train, |p| format!("{:.1}", 100.0 * p))
-                }),
-            ),
-            (
-                "positions: mean cos / eff. rank",
-                Box::new(|r: &MethodResult| table_stats_cell(&r.run)),
-            ),
-            (
-                "eval s",
-                Box::new(|r: &MethodResult| format!("{:.0}", r.eval_seconds)),
-            ),
-        ],
-    );
+    let mut columns: Vec<RunColumn<'_, Method, EvalReport>> = vec![
+        (
+            "train img/s",
+            Box::new(|r: &MethodResult| format!("{:.1}", r.train.per_second)),
+        ),
+        (
+            &best_heading,
+            Box::new(|r: &MethodResult| best_valid_cell(&r.train, |p| format!("{:.1}", 100.0 * p))),
+        ),
+    ];
+    columns.extend(diagnostic_columns());
+    let timing = runs_table(results, Method::label, "train s", columns);
     let side = m.train_side();
     let train_n = results.first().map_or(0, |r| r.train.train_examples);
     let test_n = results.first().map_or(0, |r| r.eval.test_split_images);

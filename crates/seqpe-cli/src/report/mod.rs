@@ -210,6 +210,21 @@ pub fn runs_table<M, E>(
     markdown_table(&header, &rows)
 }
 
+/// The two diagnostic columns every page's table of runs ends with: how distinct the run's
+/// position vectors are at its last validation, and how long its evaluation took.
+pub fn diagnostic_columns<'a, M: 'a, E: 'a>() -> Vec<RunColumn<'a, M, E>> {
+    vec![
+        (
+            "positions: mean cos / eff. rank",
+            Box::new(|r: &Outcome<M, E>| table_stats_cell(&r.run)),
+        ),
+        (
+            "eval s",
+            Box::new(|r: &Outcome<M, E>| format!("{:.0}", r.eval_seconds)),
+        ),
+    ]
+}
+
 /// The `positions: mean cos / eff. rank` cell of a run (`-` without a position table).
 pub fn table_stats_cell(run: &Path) -> String {
     last_table_stats(run).map_or("-".into(), |s| format!("{:.3} / {:.1}", s.0, s.1))
