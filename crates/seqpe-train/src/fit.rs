@@ -25,7 +25,7 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use seqpe_core::diagnostics::{table_stats, TableStats};
@@ -210,7 +210,33 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
 ) -> Result<FitSummary> {
     let writer = peer.is_none_or(|p| p.is_writer());
     let (run, t) = (&opts.run, settings);
+    t.validate()?;
+    if opts.stop_after == Some(0) {
+        bail!("--stop-after must be a step of the run (1 or more)");
+    }
     let (mut model, mut optim, mut state) = start(task, model, t, opts, device, writer)?;
+    if state.step > t.steps {
+        bail!(
+            "{} is at step {}, beyond train.steps = {}: a run cannot be shortened; resume it \
+             with --set train.steps={} or more, or start a new --run folder",
+            run.root.display(),
+            state.step,
+            t.steps,
+            state.step
+        );
+    }
+    if state.step == t.steps {
+        // a finished run resumed without more steps: nothing to train, and its summary stays
+        if let Ok(saved) = crate::checkpoint::read_json::<FitSummary>(&run.file("summary.json")) {
+            eprintln!(
+                "{} has finished its {} steps; nothing to train (extend it with --set \
+                 train.steps=N)",
+                run.root.display(),
+                t.steps
+            );
+            return Ok(saved);
+        }
+    }
     let schedule = t.schedule();
     let unit = task.unit();
     let mut log = writer.then(|| StepLog::new(&opts.label, t.steps, state.step, unit));

@@ -82,7 +82,51 @@ impl RunDir {
             _ => {}
         }
         std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create run folder {}", self.root.display()))
+            .with_context(|| format!("cannot create run folder {}", self.root.display()))?;
+        self.lock_for_writing()
+    }
+
+    /// Takes this run folder for writing: an exclusive OS lock on `<run>/.lock`, held until this
+    /// process ends (however it ends: the OS releases it), so two commands can never interleave
+    /// their writes to one run. Another process that holds it is named in the error (its pid and
+    /// command line, which the holder writes into the lock file). Reading a run (evaluations,
+    /// reports reusing it) takes no lock. Taking a folder this process already holds is a no-op.
+    pub fn lock_for_writing(&self) -> Result<()> {
+        use std::fs::TryLockError;
+        static HELD: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> =
+            std::sync::Mutex::new(Vec::new());
+        let path = self.root.join(".lock");
+        let key = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if held.iter().any(|(p, _)| *p == key) {
+            return Ok(());
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the run lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let command: Vec<String> = std::env::args().collect();
+                file.set_len(0)?;
+                writeln!(file, "pid {}: {}", std::process::id(), command.join(" "))?;
+                held.push((key, file));
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                bail!(
+                    "{} is being written by another process ({}); wait for it to finish, or \
+                     choose another --run folder",
+                    self.root.display(),
+                    holder.trim()
+                )
+            }
+            Err(TryLockError::Error(e)) => Err(anyhow!("cannot lock {}: {e}", path.display())),
+        }
     }
 
     /// Appends one JSON line to `metrics.jsonl`.

@@ -48,6 +48,21 @@ pub struct TrainSettings {
 }
 
 impl TrainSettings {
+    /// Checks the settings every training loop needs (a run with them would otherwise panic or
+    /// end without a model).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.steps == 0 {
+            anyhow::bail!("train.steps must be at least 1 (a run of 0 steps has no model)");
+        }
+        if self.batch_size == 0 {
+            anyhow::bail!("train.batch_size must be at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            anyhow::bail!("train.lr must be a positive number, not {}", self.lr);
+        }
+        Ok(())
+    }
+
     /// The learning-rate schedule these settings describe.
     pub fn schedule(&self) -> LrSchedule {
         LrSchedule {

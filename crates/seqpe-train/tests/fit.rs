@@ -560,3 +560,100 @@ fn a_batch_that_does_not_split_evenly_is_refused() {
         "{err:#}"
     );
 }
+
+#[test]
+fn resuming_a_finished_run_keeps_its_summary_and_a_run_cannot_be_shortened() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let s = settings(6, 3, 3);
+    let done = train(&dir, &s, false, None, None).unwrap();
+    let saved = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    // --resume with nothing left to train: the summary is returned and left as it was
+    let again = train(&dir, &s, true, None, None).unwrap();
+    assert_eq!(again.final_loss, done.final_loss);
+    assert!(!again.metric.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.json")).unwrap(),
+        saved
+    );
+    // fewer steps than the run has: a clear error, and nothing saved is touched
+    let err = train(&dir, &settings(4, 3, 3), true, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("at step 6") && err.contains("cannot be shortened"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.json")).unwrap(),
+        saved
+    );
+}
+
+#[test]
+fn settings_that_would_panic_or_train_nothing_are_refused() {
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, s, stop_after, want) in [
+        (
+            "zero-batch",
+            TrainSettings {
+                batch_size: 0,
+                ..settings(4, 2, 2)
+            },
+            None,
+            "batch_size",
+        ),
+        ("zero-steps", settings(0, 2, 2), None, "train.steps"),
+        ("stop-0", settings(4, 2, 2), Some(0), "--stop-after"),
+    ] {
+        let err = train(&tmp.path().join(name), &s, false, stop_after, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
+
+/// Holds a run folder's write lock for a few seconds (the child process of
+/// [`a_second_writer_of_a_run_folder_is_refused_naming_the_first`]; alone it does nothing).
+#[test]
+#[ignore = "the child process of a_second_writer_of_a_run_folder_is_refused_naming_the_first"]
+fn hold_run_lock() {
+    let Ok(dir) = std::env::var("SEQPE_TEST_LOCK_DIR") else {
+        return;
+    };
+    RunDir::new(&dir).prepare(false).unwrap();
+    std::fs::write(Path::new(&dir).join("locked"), "").unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn a_second_writer_of_a_run_folder_is_refused_naming_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["hold_run_lock", "--exact", "--ignored", "--nocapture"])
+        .env("SEQPE_TEST_LOCK_DIR", &dir)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !dir.join("locked").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the child never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let err = RunDir::new(&dir).prepare(false).unwrap_err().to_string();
+    let pid = child.id().to_string();
+    assert!(
+        err.contains("being written by another process") && err.contains(&pid),
+        "{err}"
+    );
+    // a reader is not affected, and the lock goes with the process
+    assert!(dir.join(".lock").is_file());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    RunDir::new(&dir).prepare(false).unwrap();
+}
