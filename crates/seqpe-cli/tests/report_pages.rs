@@ -6,6 +6,7 @@
 //!
 //! After an intended change of a page, `SEQPE_BLESS=1 cargo test -p seqpe-cli --test
 //! report_pages` rewrites the expected pages; review their diff before committing it.
+#![cfg(feature = "flex")]
 
 use std::path::{Path, PathBuf};
 

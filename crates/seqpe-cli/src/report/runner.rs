@@ -446,6 +446,7 @@ mod tests {
 
     /// A stand-in experiment: "training" writes the files a finished run has, "evaluating"
     /// returns the run's seed; both are counted.
+    #[cfg(feature = "flex")]
     mod fake {
         use super::super::*;
         use std::cell::RefCell;
@@ -558,6 +559,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "flex")]
     #[test]
     fn the_runner_trains_each_method_and_seed_once_then_reuses_them() {
         let tmp = tempfile::tempdir().unwrap();
@@ -626,9 +628,11 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "flex")]
     mod fake_b {
         pub type B = burn::backend::Autodiff<burn::backend::Flex>;
     }
 
+    #[cfg(feature = "flex")]
     const DEV: burn::backend::flex::FlexDevice = burn::backend::flex::FlexDevice;
 }
