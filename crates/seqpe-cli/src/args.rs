@@ -313,6 +313,25 @@ impl CorpusArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_report_checks_its_seeds_and_output_folder_before_any_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("page.md");
+        std::fs::write(&file, "").unwrap();
+        let runs = |out: &std::path::Path, seeds| ReportRuns {
+            overrides: vec![],
+            runs: tmp.path().join("runs"),
+            out: out.to_path_buf(),
+            retrain: false,
+            seeds,
+        };
+        let err = runs(&file, 1).check().unwrap_err().to_string();
+        assert!(err.contains("--out") && err.contains("page.md"), "{err}");
+        assert!(runs(&tmp.path().join("out"), 0).check().is_err());
+        runs(&tmp.path().join("out"), 3).check().unwrap();
+        assert!(tmp.path().join("out").is_dir());
+    }
+
     use super::*;
     use clap::Parser;
     use seqpe_text::config::TextConfig;
@@ -455,4 +474,20 @@ pub struct ReportRuns {
     /// trains with `train.seed = k` (folder `<name>-seed<k>`); tables show mean ± sd.
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
+}
+
+impl ReportRuns {
+    /// Checks what would otherwise fail only after the runs: the seed count and the output
+    /// folder (created now, so a file in its place is reported before any training).
+    pub fn check(&self) -> Result<()> {
+        if self.seeds == 0 {
+            anyhow::bail!("--seeds must be at least 1");
+        }
+        std::fs::create_dir_all(&self.out).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot use --out {} for the page: {e}; pass a folder",
+                self.out.display()
+            )
+        })
+    }
 }

@@ -262,6 +262,7 @@ pub fn report<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let started = Instant::now();
+    args.common.check()?;
     let mut sections = Vec::new();
     for &p in &args.probes {
         let probe: Probe = p.into();

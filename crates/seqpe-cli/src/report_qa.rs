@@ -140,6 +140,7 @@ pub fn report<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let started = Instant::now();
+    args.common.check()?;
     args.corpus.ensure_fetched()?;
     let plan = Plan {
         methods: args.pes.kinds(),

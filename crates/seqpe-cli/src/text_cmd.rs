@@ -129,6 +129,13 @@ pub struct ReportArgs {
 }
 
 fn plan(args: &ReportArgs, prefix: String) -> Result<ReportPlan> {
+    args.common.check()?;
+    if args.factors.is_empty() || args.factors.contains(&0) {
+        anyhow::bail!(
+            "--factors must be positive multiples of the training length (got {:?})",
+            args.factors
+        );
+    }
     let mut base = TextConfig::preset(&args.preset)?;
     apply_overrides(&mut base, &args.common.overrides)?;
     Ok(ReportPlan {

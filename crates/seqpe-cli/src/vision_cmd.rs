@@ -211,6 +211,7 @@ pub fn report<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let started = Instant::now();
+    args.common.check()?;
     args.data.ensure_fetched()?;
     let mut methods: Vec<Method> = args
         .pes

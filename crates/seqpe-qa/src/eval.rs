@@ -228,6 +228,12 @@ pub fn evaluate_run<B: Backend>(
     scalar: Option<CachedScalar>,
     device: &B::Device,
 ) -> Result<QaEvalReport> {
+    if factors.is_empty() || factors.contains(&0) {
+        anyhow::bail!(
+            "evaluation factors must be positive multiples of the fine-tuning length (got \
+             {factors:?}); e.g. --factors 1,2,4"
+        );
+    }
     let run = RunDir::new(run_path);
     let mut cfg: QaConfig = run.read_config()?;
     if let Some(d) = data {

@@ -244,3 +244,19 @@ fn bad_inputs_name_the_problem() {
     .unwrap_err();
     assert!(format!("{err:#}").contains("tokenizer.json"), "{err:#}");
 }
+
+#[test]
+fn a_zero_evaluation_factor_is_an_error_not_an_empty_report() {
+    let err = seqpe_qa::eval::evaluate_run::<burn::backend::Flex>(
+        std::path::Path::new("no-such-run"),
+        &[0],
+        &seqpe_text::eval::CorpusSource::Dir("no-such-corpus".into()),
+        None,
+        0,
+        None,
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("positive multiples"), "{err}");
+}

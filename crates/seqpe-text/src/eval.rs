@@ -235,6 +235,12 @@ pub fn evaluate_run<B: Backend>(
     corpus: &CorpusSource,
     device: &B::Device,
 ) -> Result<EvalReport> {
+    if lengths.is_empty() || lengths.contains(&0) {
+        anyhow::bail!(
+            "evaluation lengths must be positive token counts (got {lengths:?}); e.g. --lengths \
+             128,256"
+        );
+    }
     let run = RunDir::new(run_path);
     let (cfg, model) = load_run::<B>(&run, device)?;
     let tokenizer = load_tokenizer(&run.file("tokenizer.json"))?;

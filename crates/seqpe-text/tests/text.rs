@@ -225,3 +225,17 @@ fn bad_inputs_give_clear_errors() {
 fn _valid_is_inner(m: seqpe_text::model::Gpt<AD>) -> seqpe_text::model::Gpt<Flex> {
     m.valid()
 }
+
+#[test]
+fn a_zero_evaluation_length_is_an_error_not_a_panic() {
+    let err = evaluate_run::<Flex>(
+        Path::new("no-such-run"),
+        &[128, 0],
+        seqpe_datasets::EvalSplit::Test,
+        &seqpe_text::eval::CorpusSource::Dir("no-such-corpus".into()),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("positive token counts"), "{err}");
+}
