@@ -8,7 +8,7 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
-use seqpe_text::eval::{evaluate_run, CorpusSource, EvalReport, LengthResult};
+use seqpe_text::eval::{eval_file_name, evaluate_run, CorpusSource, EvalReport, LengthResult};
 use seqpe_text::train::{train, TrainOptions};
 use seqpe_train::run::RunDir;
 use seqpe_train::FitSummary;
@@ -86,7 +86,12 @@ impl<B: AutodiffBackend> Experiment<B> for TextExperiment<'_> {
     }
 
     fn eval_file(&self, run: &RunDir) -> PathBuf {
-        run.file(&format!("eval-{}-test.json", self.plan.corpus.label()))
+        run.file(&eval_file_name(
+            &self.plan.corpus.label(),
+            seqpe_datasets::EvalSplit::Test,
+            &self.lengths,
+            self.plan.base.model.block_size,
+        ))
     }
 
     fn eval_is_current(&self, e: &EvalReport) -> bool {

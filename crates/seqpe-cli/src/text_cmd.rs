@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
-use seqpe_text::eval::evaluate_run;
+use seqpe_text::eval::{default_lengths, eval_file_name, evaluate_run};
 use seqpe_text::train::{train as train_run, TrainOptions};
 use seqpe_train::config::apply_overrides;
 use seqpe_train::run::RunDir;
@@ -82,8 +82,9 @@ pub struct EvalArgs {
     /// Which split to score.
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
-    /// Write the report as JSON here (default: <run>/eval-<corpus>-<split>.json, named by the
-    /// data it scored, so evaluations on other corpora never overwrite each other).
+    /// Write the report as JSON here (default: <run>/eval-<corpus>-<split>.json at the default
+    /// lengths, eval-<corpus>-<split>-<lengths>.json at others: named by what it scored, so no
+    /// evaluation overwrites another).
     #[arg(long)]
     pub json: Option<PathBuf>,
     #[command(flatten)]
@@ -91,9 +92,9 @@ pub struct EvalArgs {
 }
 
 pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
+    let cfg: TextConfig = RunDir::new(&args.run).read_config()?;
     let lengths = if args.lengths.is_empty() {
-        let cfg: TextConfig = RunDir::new(&args.run).read_config()?;
-        (0..6).map(|k| cfg.model.block_size << k).collect()
+        default_lengths(cfg.model.block_size)
     } else {
         args.lengths.clone()
     };
@@ -101,10 +102,11 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     let report = evaluate_run::<B>(&args.run, &lengths, args.split.into(), &source, device)?;
     print!("{}", report.table());
     let json = args.json.clone().unwrap_or_else(|| {
-        args.run.join(format!(
-            "eval-{}-{}.json",
-            source.label(),
-            args.split.name()
+        args.run.join(eval_file_name(
+            &source.label(),
+            args.split.into(),
+            &lengths,
+            cfg.model.block_size,
         ))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;

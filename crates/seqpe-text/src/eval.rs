@@ -227,6 +227,24 @@ pub fn load_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<(TextCon
     Ok((cfg, model))
 }
 
+/// The default evaluation lengths of a run trained on `block`-token blocks: 1×, 2×, …, 32×.
+pub fn default_lengths(block: usize) -> Vec<usize> {
+    (0..6).map(|k| block << k).collect()
+}
+
+/// The file an evaluation is saved in, inside its run folder: `eval-<corpus>-<split>.json` at
+/// the [`default_lengths`], `eval-<corpus>-<split>-<n1>-<n2>….json` at any others, so an
+/// evaluation at other lengths never replaces the default one.
+pub fn eval_file_name(corpus: &str, split: EvalSplit, lengths: &[usize], block: usize) -> String {
+    let base = format!("eval-{corpus}-{}", split.name());
+    if lengths == default_lengths(block).as_slice() {
+        format!("{base}.json")
+    } else {
+        let l: Vec<String> = lengths.iter().map(|n| n.to_string()).collect();
+        format!("{base}-{}.json", l.join("-"))
+    }
+}
+
 /// Evaluates a run at each length on a split.
 pub fn evaluate_run<B: Backend>(
     run_path: &Path,

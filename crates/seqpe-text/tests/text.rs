@@ -239,3 +239,20 @@ fn a_zero_evaluation_length_is_an_error_not_a_panic() {
     .to_string();
     assert!(err.contains("positive token counts"), "{err}");
 }
+
+#[test]
+fn evaluations_at_other_lengths_get_their_own_file() {
+    use seqpe_datasets::EvalSplit;
+    use seqpe_text::eval::{default_lengths, eval_file_name};
+    assert_eq!(default_lengths(64), vec![64, 128, 256, 512, 1024, 2048]);
+    let default = eval_file_name("default", EvalSplit::Test, &default_lengths(64), 64);
+    assert_eq!(default, "eval-default-test.json");
+    assert_eq!(
+        eval_file_name("default", EvalSplit::Test, &[64], 64),
+        "eval-default-test-64.json"
+    );
+    assert_eq!(
+        eval_file_name("wiki", EvalSplit::Valid, &[64, 128], 64),
+        "eval-wiki-valid-64-128.json"
+    );
+}

@@ -83,7 +83,29 @@ impl RunDir {
         }
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create run folder {}", self.root.display()))?;
-        self.lock_for_writing()
+        self.lock_for_writing()?;
+        self.remove_leftovers()
+    }
+
+    /// Removes what a writer killed mid-write leaves behind: the temporary siblings
+    /// (`checkpoint.tmp-<pid>`, `summary.json.tmp-<pid>`, …) of the atomic writes. Called with
+    /// the folder's write lock held, so no live writer owns them.
+    fn remove_leftovers(&self) -> Result<()> {
+        for entry in std::fs::read_dir(&self.root)? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if !name.is_some_and(|n| n.contains(".tmp-")) {
+                continue;
+            }
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.with_context(|| format!("cannot remove the leftover {}", path.display()))?;
+            eprintln!("removed {} (left by an interrupted write)", path.display());
+        }
+        Ok(())
     }
 
     /// Takes this run folder for writing: an exclusive OS lock on `<run>/.lock`, held until this

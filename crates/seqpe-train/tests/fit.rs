@@ -657,3 +657,17 @@ fn a_second_writer_of_a_run_folder_is_refused_naming_the_first() {
     child.wait().unwrap();
     RunDir::new(&dir).prepare(false).unwrap();
 }
+
+#[test]
+fn a_writer_clears_what_an_interrupted_write_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    std::fs::create_dir_all(dir.join("checkpoint.tmp-4242")).unwrap();
+    std::fs::write(dir.join("checkpoint.tmp-4242/model.mpk"), b"half").unwrap();
+    std::fs::write(dir.join("summary.json.tmp-4242"), b"{").unwrap();
+    std::fs::write(dir.join("config.json"), b"{}").unwrap();
+    RunDir::new(&dir).prepare(false).unwrap();
+    assert!(!dir.join("checkpoint.tmp-4242").exists());
+    assert!(!dir.join("summary.json.tmp-4242").exists());
+    assert!(dir.join("config.json").exists(), "only the leftovers go");
+}
