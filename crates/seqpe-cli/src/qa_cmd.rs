@@ -106,7 +106,7 @@ pub struct EvalArgs {
 }
 
 pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
-    let cfg: QaConfig = RunDir::new(&args.run).read_config()?;
+    let cfg: QaConfig = seqpe_train::config::load(&RunDir::new(&args.run))?;
     let factors = if args.factors.is_empty() {
         cfg.qa.eval_factors.clone()
     } else {

@@ -92,7 +92,7 @@ pub struct EvalArgs {
 }
 
 pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
-    let cfg: TextConfig = RunDir::new(&args.run).read_config()?;
+    let cfg: TextConfig = seqpe_train::config::load(&RunDir::new(&args.run))?;
     let lengths = if args.lengths.is_empty() {
         default_lengths(cfg.model.block_size)
     } else {

@@ -155,7 +155,7 @@ pub struct EvalArgs {
 }
 
 pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
-    let cfg: VisionConfig = RunDir::new(&args.run).read_config()?;
+    let cfg: VisionConfig = seqpe_train::config::load(&RunDir::new(&args.run))?;
     let sizes = if args.sizes.is_empty() {
         cfg.data.eval_sizes.clone()
     } else {

@@ -128,7 +128,7 @@ pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEva
         })?;
     let mut eval = match kind {
         "copy" | "reverse" => {
-            let cfg: SequenceProbeConfig = run.read_config()?;
+            let cfg: SequenceProbeConfig = seqpe_train::config::load(run)?;
             let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
             let points = sequence::test_set(&cfg.probe, TEST_SEED)
                 .into_iter()
@@ -159,7 +159,7 @@ pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEva
             }
         }
         _ => {
-            let cfg: GridProbeConfig = run.read_config()?;
+            let cfg: GridProbeConfig = seqpe_train::config::load(run)?;
             let fresh = ProbeVit::new(cfg.model.init::<B>(device)?, cfg.model.d_model, device);
             let model = run.load_trained(fresh, device)?.vit;
             let cache = PeTableCache::new();

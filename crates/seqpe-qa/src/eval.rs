@@ -235,7 +235,7 @@ pub fn evaluate_run<B: Backend>(
         );
     }
     let run = RunDir::new(run_path);
-    let mut cfg: QaConfig = run.read_config()?;
+    let mut cfg: QaConfig = seqpe_train::config::load(&run)?;
     if let Some(d) = data {
         cfg.qa.data = Some(d.to_path_buf());
     }

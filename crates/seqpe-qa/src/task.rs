@@ -308,6 +308,12 @@ impl QaTask {
         if train.is_empty() {
             bail!("no QA training examples");
         }
+        if valid.is_empty() {
+            bail!(
+                "no QA validation examples fit the fine-tuning length {length} (model selection \
+                 would score nothing); use shorter items or a longer qa.length"
+            );
+        }
         if let Some(e) = train.iter().chain(&valid).find(|e| {
             e.ids.len() != length + 1 || e.answer_at == 0 || e.answer_at + e.scored > length + 1
         }) {

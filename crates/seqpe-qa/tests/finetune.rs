@@ -260,3 +260,18 @@ fn a_zero_evaluation_factor_is_an_error_not_an_empty_report() {
     .to_string();
     assert!(err.contains("positive multiples"), "{err}");
 }
+
+#[test]
+fn a_fine_tune_without_validation_items_is_refused() {
+    use seqpe_qa::task::{QaExample, QaTask};
+    let example = QaExample {
+        ids: vec![1; 17],
+        answer_at: 10,
+        scored: 2,
+    };
+    let err = QaTask::new(vec![example], vec![], 16)
+        .err()
+        .expect("no validation examples")
+        .to_string();
+    assert!(err.contains("no QA validation examples"), "{err}");
+}

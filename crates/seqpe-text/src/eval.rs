@@ -222,7 +222,7 @@ impl EvalReport {
 
 /// Loads the model of a run folder (`best/` if present, else the latest checkpoint).
 pub fn load_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<(TextConfig, Gpt<B>)> {
-    let cfg: TextConfig = run.read_config()?;
+    let cfg: TextConfig = seqpe_train::config::load(run)?;
     let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
     Ok((cfg, model))
 }

@@ -120,6 +120,69 @@ pub fn for_run<C: RunConfig>(
     Ok(saved)
 }
 
+/// A run's saved `config.json`, checked as a `--config` file is: a file of another kind of run
+/// (a text run given to a vision command) says so, unknown keys are errors, and the settings are
+/// validated, so a hand-edited `block_size` or a typo fails here with the file named, not deep
+/// inside a command.
+pub fn load<C: RunConfig>(run: &RunDir) -> Result<C> {
+    let path = run.config();
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (is this a run folder written by seqpe?)",
+            path.display()
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let what = <C::Preset as Preset>::WHAT;
+    let cfg: C = serde_json::from_value(value.clone()).map_err(|e| {
+        anyhow::anyhow!(
+            "{} does not hold the settings of a {what} run ({e}); is this a run of another \
+             kind?",
+            path.display()
+        )
+    })?;
+    let known = serde_json::to_value(&cfg)?;
+    if let Some(key) = unknown_key(&value, &known, "") {
+        bail!(
+            "{}: unknown setting `{key}` for a {what} run (a typo, or a file from another \
+             version of seqpe)",
+            path.display()
+        );
+    }
+    cfg.validate()
+        .with_context(|| format!("{} holds settings a {what} run cannot use", path.display()))?;
+    Ok(cfg)
+}
+
+/// Older setting names the settings types still read (their `#[serde(alias)]`es).
+const ALIASES: [&str; 2] = ["eval_blocks", "seqpe_max_per_axis"];
+
+/// The dotted path of the first key of `file` that `known` lacks.
+fn unknown_key(file: &serde_json::Value, known: &serde_json::Value, at: &str) -> Option<String> {
+    let (serde_json::Value::Object(f), serde_json::Value::Object(k)) = (file, known) else {
+        return None;
+    };
+    for (key, v) in f {
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        match k.get(key) {
+            // the older names serde still accepts (`#[serde(alias)]`)
+            None if ALIASES.contains(&key.as_str()) => {}
+            None => return Some(path),
+            Some(w) => {
+                if let Some(found) = unknown_key(v, w, &path) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Applies `section.field=value` overrides. Values are parsed as JSON when they can be (numbers,
 /// booleans, arrays) and taken as strings otherwise; unknown fields and wrong types are errors.
 pub fn apply_overrides<T: Serialize + DeserializeOwned>(

@@ -406,6 +406,9 @@ impl RunConfig for ToyConfig {
         }
     }
     fn validate(&self) -> Result<()> {
+        if self.width == 0 {
+            anyhow::bail!("width must be positive");
+        }
         Ok(())
     }
     fn train(&self) -> &TrainSettings {
@@ -670,4 +673,37 @@ fn a_writer_clears_what_an_interrupted_write_left() {
     assert!(!dir.join("checkpoint.tmp-4242").exists());
     assert!(!dir.join("summary.json.tmp-4242").exists());
     assert!(dir.join("config.json").exists(), "only the leftovers go");
+}
+
+#[test]
+fn a_saved_config_is_checked_when_loaded() {
+    use seqpe_train::config::load;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = RunDir::new(tmp.path());
+    let good = serde_json::to_value(ToyConfig::preset("small").unwrap()).unwrap();
+    std::fs::write(run.config(), good.to_string()).unwrap();
+    let cfg: ToyConfig = load(&run).unwrap();
+    assert_eq!(cfg.width, 16);
+    // a key the settings do not have (a typo, or another version's)
+    let mut typo = good.clone();
+    typo["train"]["stpes"] = 3.into();
+    std::fs::write(run.config(), typo.to_string()).unwrap();
+    let err = load::<ToyConfig>(&run).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown setting `train.stpes`") && err.contains("config.json"),
+        "{err}"
+    );
+    // another kind of run's settings
+    std::fs::write(run.config(), r#"{"preset": "tiny", "model": {}}"#).unwrap();
+    let err = load::<ToyConfig>(&run).unwrap_err().to_string();
+    assert!(
+        err.contains("does not hold the settings of a toy run"),
+        "{err}"
+    );
+    // settings a run cannot use
+    let mut bad = good;
+    bad["width"] = 0.into();
+    std::fs::write(run.config(), bad.to_string()).unwrap();
+    let err = format!("{:#}", load::<ToyConfig>(&run).unwrap_err());
+    assert!(err.contains("cannot use") && err.contains("width"), "{err}");
 }

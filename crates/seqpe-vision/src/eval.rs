@@ -122,7 +122,7 @@ impl EvalReport {
 
 /// Loads the model of a run folder (`best/` if present, else the latest checkpoint).
 pub fn load_run<B: Backend>(run: &RunDir, device: &B::Device) -> Result<(VisionConfig, Vit<B>)> {
-    let cfg: VisionConfig = run.read_config()?;
+    let cfg: VisionConfig = seqpe_train::config::load(run)?;
     let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
     Ok((cfg, model))
 }
