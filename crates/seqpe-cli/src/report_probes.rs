@@ -196,12 +196,13 @@ impl<B: AutodiffBackend, C: ProbeRun> Experiment<B> for ProbeExperiment<C> {
 fn run_probe<B: AutodiffBackend>(
     probe: Probe,
     methods: Vec<ProbeMethod>,
+    seed: Seed,
     args: &ReportArgs,
     device: &B::Device,
 ) -> Result<Vec<ProbeResult>> {
     let plan = Plan {
         methods,
-        seeds: Seed::first(args.common.seeds),
+        seeds: vec![seed],
         runs: args.common.runs.clone(),
         retrain: args.common.retrain,
     };
@@ -263,12 +264,25 @@ pub fn report<B: AutodiffBackend>(
 ) -> Result<bool> {
     let started = Instant::now();
     args.common.check()?;
-    let mut sections = Vec::new();
-    for &p in &args.probes {
-        let probe: Probe = p.into();
-        let results = run_probe::<B>(probe, methods(probe, &args), &args, device)?;
-        print!("{}", accuracy_table(probe, &results, false));
-        sections.push((probe, results));
+    // every probe's first seed before any probe's second, so an interrupted report has the
+    // whole suite at one seed first
+    let probes: Vec<Probe> = args.probes.iter().map(|&p| p.into()).collect();
+    let mut sections: Vec<(Probe, Vec<ProbeResult>)> =
+        probes.iter().map(|&p| (p, Vec::new())).collect();
+    for seed in Seed::first(args.common.seeds) {
+        for (probe, results) in sections.iter_mut() {
+            let probe = *probe;
+            results.extend(run_probe::<B>(
+                probe,
+                methods(probe, &args),
+                seed,
+                &args,
+                device,
+            )?);
+        }
+    }
+    for (probe, results) in &sections {
+        print!("{}", accuracy_table(*probe, results, false));
     }
     let twin = read_twin(&args.twin)?;
     let path = write_report(
