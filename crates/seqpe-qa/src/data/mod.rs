@@ -9,6 +9,8 @@
 //! 4. [`user_data`]: [`load_qa_path`], a file or folder of either kind (`--qa-data`).
 //! 5. [`cloze`]: the built-in cloze task from plain documents ([`build_cloze`], [`cloze_task`],
 //!    [`contexts_at`]), on [`sentences`] (the sentence splitter and the stop list).
+//! 6. [`passkey`]: passkey retrieval, a 5-digit number at a drawn depth of filler text
+//!    ([`passkey_prompts`]), built in tokens.
 //!
 //! What guessing scores on a task ([`crate::metrics::trivial_baselines`]) sits beside the
 //! metrics. Every item is re-exported here, so `seqpe_qa::data::format_prompt` and
@@ -20,6 +22,7 @@
 pub mod cloze;
 pub mod loaders;
 pub mod long_context;
+pub mod passkey;
 pub mod prompt;
 pub mod sentences;
 pub mod user_data;
@@ -31,6 +34,10 @@ pub use cloze::{
 };
 pub use loaders::{load_jsonl, load_squad, SquadArticle, SquadData, SquadParagraph, SquadQuestion};
 pub use long_context::{build_long_contexts, BuiltItem, LongContexts};
+pub use passkey::{
+    decile, needle, numbers_in, passkey_answer, passkey_prompt, passkey_prompts, Passkey,
+    PASSKEY_QUESTION,
+};
 pub use prompt::{
     answer_target, format_prompt, split_prompt, QaItem, ANSWER_PREFIX, PARAGRAPH_SEPARATOR,
     QUESTION_PREFIX,
