@@ -320,6 +320,7 @@ fn the_qa_page_is_unchanged() {
                     baseline_frequent_answer: Some(1.5),
                     baseline_context_word: Some(2.5),
                     seconds: 4.0,
+                    by_depth: vec![],
                 })
                 .collect();
             seqpe_cli::report_qa::QaResult {

@@ -12,6 +12,18 @@ use seqpe_train::schedule::Decay;
 use seqpe_train::TrainSettings;
 use serde::{Deserialize, Serialize};
 
+/// The built-in QA task (when no `--qa-data` is given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltInTask {
+    /// A blanked content word of a real sentence, its passage at a random depth of other
+    /// documents' passages (`seqpe_qa::data::cloze`).
+    #[default]
+    Cloze,
+    /// A 5-digit number stated once at a drawn depth of filler text (`seqpe_qa::data::passkey`).
+    Passkey,
+}
+
 /// The QA data and protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QaSettings {
@@ -21,8 +33,11 @@ pub struct QaSettings {
     /// Evaluation prompt lengths as multiples of `length` (the reference: 1×–16×).
     pub eval_factors: Vec<usize>,
     /// Users' QA data (`--qa-data`: a reference JSON-lines file, a SQuAD file, or a folder of
-    /// them); `None` = the built-in cloze task from the text corpora.
+    /// them); `None` = the built-in `task` from the text corpora.
     pub data: Option<PathBuf>,
+    /// The built-in task: `cloze` or `passkey` (questions per split: `train_questions`, …).
+    #[serde(default)]
+    pub task: BuiltInTask,
     /// Cloze task: passage size in tokens and questions per split.
     pub passage_tokens: usize,
     pub train_questions: usize,
@@ -104,6 +119,7 @@ impl QaConfig {
             length: 256,
             eval_factors: vec![1, 2, 4, 8, 16],
             data: None,
+            task: BuiltInTask::Cloze,
             passage_tokens: 64,
             train_questions: 6000,
             valid_questions: 200,

@@ -46,6 +46,10 @@ pub struct LengthScore {
     pub baseline_frequent_answer: Option<f64>,
     pub baseline_context_word: Option<f64>,
     pub seconds: f64,
+    /// Passkey only: lenient EM (%) of the prompts whose number sits in each tenth of the
+    /// context (0 = the first tenth); empty for the other tasks.
+    #[serde(default)]
+    pub by_depth: Vec<f64>,
 }
 
 /// One scored answer, for the report's examples.
@@ -136,21 +140,14 @@ struct Filler {
     seed: u64,
 }
 
-/// Scores `items` at one length.
-#[allow(clippy::too_many_arguments)]
-fn score<B: Backend>(
-    model: &Gpt<B>,
+/// The token prompts of `items`, filled at the front to `target` when a filler is given.
+fn item_prompts(
     tokenizer: &Tokenizer,
     items: &[QaItem],
-    factor: usize,
     target: usize,
-    opts: &GenerateOptions,
     filler: Option<&Filler>,
-    samples: &mut Vec<Sample>,
-    device: &B::Device,
-) -> Result<LengthScore> {
-    let started = Instant::now();
-    let prompts: Vec<Vec<u32>> = items
+) -> Result<Vec<Vec<u32>>> {
+    items
         .iter()
         .enumerate()
         .map(|(i, item)| {
@@ -160,7 +157,25 @@ fn score<B: Backend>(
                 None => Ok(prompt),
             }
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// Scores `items` (their token `prompts`) at one length; with `depths` (passkey), also the EM
+/// of each tenth of the context.
+#[allow(clippy::too_many_arguments)]
+fn score<B: Backend>(
+    model: &Gpt<B>,
+    tokenizer: &Tokenizer,
+    items: &[QaItem],
+    prompts: Vec<Vec<u32>>,
+    depths: Option<&[f64]>,
+    factor: usize,
+    target: usize,
+    opts: &GenerateOptions,
+    samples: &mut Vec<Sample>,
+    device: &B::Device,
+) -> Result<LengthScore> {
+    let started = Instant::now();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(1);
     let answers_longest = items
         .iter()
@@ -172,7 +187,8 @@ fn score<B: Backend>(
     let total = longest + opts.max_new_tokens.max(answers_longest);
     let context = context_for(model, total, &PeTableCache::new(), device)?;
     let (mut lenient, mut strict, mut nll, mut count) = (0usize, 0usize, 0f64, 0usize);
-    for (item, prompt) in items.iter().zip(&prompts) {
+    let mut by_decile = [(0usize, 0usize); 10];
+    for (i, (item, prompt)) in items.iter().zip(&prompts).enumerate() {
         let mut out = greedy(model, prompt, &context, opts, device)?;
         if out.last().is_some_and(|t| opts.stop.contains(t)) {
             out.pop();
@@ -180,7 +196,13 @@ fn score<B: Backend>(
         let text = tokenizer
             .decode(&out, false)
             .map_err(|e| anyhow!("cannot decode an answer: {e}"))?;
-        lenient += usize::from(lenient_em(&text, &item.answers));
+        let right = lenient_em(&text, &item.answers);
+        lenient += usize::from(right);
+        if let Some(d) = depths.and_then(|d| d.get(i)) {
+            let cell = &mut by_decile[crate::data::decile(*d)];
+            cell.0 += usize::from(right);
+            cell.1 += 1;
+        }
         strict += usize::from(strict_em(&text, &item.answers));
         let answer = answer_ids(tokenizer, &item.answers[0])?;
         nll += answer_nll(model, prompt, &answer, &context, device);
@@ -213,6 +235,14 @@ fn score<B: Backend>(
         baseline_frequent_answer: None,
         baseline_context_word: None,
         seconds,
+        by_depth: if depths.is_some() {
+            by_decile
+                .iter()
+                .map(|&(r, n)| 100.0 * r as f64 / n.max(1) as f64)
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -254,6 +284,53 @@ pub fn evaluate_run<B: Backend>(
     let mut results = Vec::new();
     let mut samples = Vec::new();
     match &cfg.qa.data {
+        None if cfg.qa.task == crate::config::BuiltInTask::Passkey => {
+            // the test split's own text as filler; the same prompts at every length (seeded
+            // alike), so lengths differ only in the filler around the number
+            let splits = seqpe_text::eval::load_splits(corpus)?;
+            let (filler, forbidden) = crate::task::passkey_filler(&tokenizer, &splits.test)?;
+            let enc = |s: &str| encode(&tokenizer, s);
+            let n = if limit > 0 {
+                limit.min(cfg.qa.test_questions)
+            } else {
+                cfg.qa.test_questions
+            };
+            for &f in factors {
+                let target = prompt_budget(f * cfg.qa.length);
+                let keys = crate::data::passkey_prompts(
+                    &enc,
+                    n,
+                    target,
+                    &filler,
+                    &forbidden,
+                    true,
+                    cfg.qa.data_seed ^ 2,
+                )?;
+                let items: Vec<QaItem> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| QaItem {
+                        id: format!("passkey-{i:04}"),
+                        prompt: String::new(),
+                        answers: vec![p.key.to_string()],
+                    })
+                    .collect();
+                let depths: Vec<f64> = keys.iter().map(|p| p.depth).collect();
+                let prompts = keys.into_iter().map(|p| p.prompt).collect();
+                results.push(score(
+                    &model,
+                    &tokenizer,
+                    &items,
+                    prompts,
+                    Some(&depths),
+                    f,
+                    target,
+                    &opts,
+                    &mut samples,
+                    device,
+                )?);
+            }
+        }
         None => {
             let task = cloze_task(&cfg, corpus, &tokenizer)?;
             // test prompts are filled at the front to exactly their target, as the fine-tuning
@@ -271,14 +348,16 @@ pub fn evaluate_run<B: Backend>(
                 let built = take(task.test.contexts_at(target, cfg.qa.data_seed, &count)?);
                 let base = trivial_baselines(&train_items, &built);
                 let items: Vec<QaItem> = built.into_iter().map(|b| b.item).collect();
+                let prompts = item_prompts(&tokenizer, &items, target, Some(&filler))?;
                 let mut r = score(
                     &model,
                     &tokenizer,
                     &items,
+                    prompts,
+                    None,
                     f,
                     target,
                     &opts,
-                    Some(&filler),
                     &mut samples,
                     device,
                 )?;
@@ -306,14 +385,16 @@ pub fn evaluate_run<B: Backend>(
                     p.extension()
                         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"))
                 });
+                let prompts = item_prompts(&tokenizer, &items, target, None)?;
                 results.push(score(
                     &model,
                     &tokenizer,
                     &items,
+                    prompts,
+                    None,
                     if as_given { 0 } else { f },
                     target,
                     &opts,
-                    None,
                     &mut samples,
                     device,
                 )?);

@@ -209,11 +209,106 @@ pub fn prompt_budget(length: usize) -> usize {
     length.saturating_sub(ANSWER_ROOM).max(1)
 }
 
+/// The filler of the passkey prompts of one split: its documents' text (the first
+/// [`PASSKEY_FILLER_CHARS`]) as tokens, and the 5-digit numbers it contains (never drawn as
+/// keys).
+pub fn passkey_filler(
+    tokenizer: &Tokenizer,
+    docs: &[seqpe_datasets::text::Document],
+) -> Result<(Vec<u32>, std::collections::HashSet<u32>)> {
+    let mut text = String::new();
+    for d in docs {
+        if text.len() >= PASSKEY_FILLER_CHARS {
+            break;
+        }
+        text.push_str(d.text.trim());
+        text.push_str(PARAGRAPH_SEPARATOR);
+    }
+    let cut = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|&i| i <= PASSKEY_FILLER_CHARS)
+        .last()
+        .unwrap_or(0);
+    text.truncate(cut);
+    if text.trim().is_empty() {
+        bail!("the split has no text to fill passkey prompts with");
+    }
+    Ok((encode(tokenizer, &text)?, crate::data::numbers_in(&text)))
+}
+
+/// Characters of a split's text used as passkey filler (about 250k tokens: far more than the
+/// longest prompt, so prompts start at many different places).
+pub const PASSKEY_FILLER_CHARS: usize = 1_000_000;
+
+/// `n` passkey fine-tuning sequences of exactly `length + 1` tokens: the prompt at the prompt
+/// budget, the key and EOS, then unscored filler.
+fn passkey_examples(
+    tokenizer: &Tokenizer,
+    docs: &[seqpe_datasets::text::Document],
+    n: usize,
+    length: usize,
+    seed: u64,
+) -> Result<Vec<QaExample>> {
+    let (filler, forbidden) = passkey_filler(tokenizer, docs)?;
+    let enc = |s: &str| encode(tokenizer, s);
+    let prompts = crate::data::passkey_prompts(
+        &enc,
+        n,
+        prompt_budget(length),
+        &filler,
+        &forbidden,
+        false,
+        seed,
+    )?;
+    prompts
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let ans = answer_ids(tokenizer, &p.key.to_string())?;
+            let answer_at = p.prompt.len();
+            let mut ids = p.prompt;
+            ids.extend_from_slice(&ans);
+            if ids.len() > length + 1 {
+                bail!("a passkey answer does not fit the fine-tuning length {length}");
+            }
+            let rest = length + 1 - ids.len();
+            ids.extend((0..rest).map(|j| filler[(i * 7919 + j) % filler.len()]));
+            Ok(QaExample {
+                ids,
+                answer_at,
+                scored: ans.len(),
+            })
+        })
+        .collect()
+}
+
 /// Loads or builds the data of a QA run.
 pub fn load_data(cfg: &QaConfig, corpus: &CorpusSource, tokenizer: &Tokenizer) -> Result<QaData> {
     let q = &cfg.qa;
     let count = counter(tokenizer);
     match &q.data {
+        None if q.task == crate::config::BuiltInTask::Passkey => {
+            let splits = load_splits(corpus)?;
+            Ok(QaData {
+                train: passkey_examples(
+                    tokenizer,
+                    &splits.train,
+                    q.train_questions,
+                    q.length,
+                    q.data_seed,
+                )?,
+                valid: passkey_examples(
+                    tokenizer,
+                    &splits.valid,
+                    q.valid_questions,
+                    q.length,
+                    q.data_seed ^ 1,
+                )?,
+                cloze: None,
+                skipped: 0,
+            })
+        }
         None => {
             let task = cloze_task(cfg, corpus, tokenizer)?;
             let target = prompt_budget(q.length);
@@ -520,6 +615,12 @@ pub fn train<B: AutodiffBackend>(
 /// What data a configuration uses, in words.
 pub fn describe_data(cfg: &QaConfig) -> String {
     match &cfg.qa.data {
+        None if cfg.qa.task == crate::config::BuiltInTask::Passkey => format!(
+            "passkey retrieval: {} / {} / {} prompts whose filler is the text corpus's own \
+             split (a 5-digit number stated once at a uniformly drawn depth; test depths spread \
+             evenly over the ten deciles)",
+            cfg.qa.train_questions, cfg.qa.valid_questions, cfg.qa.test_questions
+        ),
         None => format!(
             "the built-in cloze task: {} / {} / {} questions from the Brown and Austen corpora, \
              split by document",

@@ -275,3 +275,100 @@ fn a_fine_tune_without_validation_items_is_refused() {
         .to_string();
     assert!(err.contains("no QA validation examples"), "{err}");
 }
+
+#[test]
+fn passkey_sequences_hold_one_number_at_its_place_and_have_the_fine_tuning_length() {
+    use seqpe_qa::config::BuiltInTask;
+    use seqpe_qa::task::load_data;
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    for split in ["train", "valid", "test"] {
+        std::fs::create_dir_all(corpus.join(split)).unwrap();
+        let text = (0..200)
+            .map(|i| format!("The {split} river ran by stone {i} and the old garden in 1811."))
+            .collect::<Vec<_>>()
+            .join(" ");
+        std::fs::write(corpus.join(split).join("a.txt"), text).unwrap();
+    }
+    let source = CorpusSource::Dir(corpus);
+    let splits = seqpe_text::eval::load_splits(&source).unwrap();
+    let tokenizer = seqpe_text::data::train_tokenizer(&splits.train, 400).unwrap();
+    let mut cfg = QaConfig::preset("tiny").unwrap();
+    cfg.qa.task = BuiltInTask::Passkey;
+    cfg.qa.train_questions = 12;
+    cfg.qa.valid_questions = 4;
+    let data = load_data(&cfg, &source, &tokenizer).unwrap();
+    assert_eq!((data.train.len(), data.valid.len()), (12, 4));
+    for e in data.train.iter().chain(&data.valid) {
+        assert_eq!(e.ids.len(), cfg.qa.length + 1);
+        let prompt = tokenizer.decode(&e.ids[..e.answer_at], false).unwrap();
+        let answer = tokenizer
+            .decode(&e.ids[e.answer_at..e.answer_at + e.scored - 1], false)
+            .unwrap();
+        let key = answer.trim();
+        assert!(
+            key.len() == 5 && key.bytes().all(|b| b.is_ascii_digit()),
+            "{answer:?}"
+        );
+        assert_eq!(prompt.matches(key).count(), 1, "{prompt}");
+        assert!(prompt.contains(&format!("The pass key is {key}.")));
+        assert!(
+            prompt.ends_with("Question: What is the pass key?\nAnswer:"),
+            "{prompt}"
+        );
+    }
+}
+
+#[test]
+fn a_passkey_run_is_scored_at_each_length_and_depth() {
+    use seqpe_qa::config::BuiltInTask;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_data(dir);
+    let text_run = dir.join("text");
+    let corpus = CorpusSource::Dir(dir.join("corpus"));
+    train_text::<AD>(
+        text_config(),
+        &TrainOptions {
+            session: Session::fresh(&text_run),
+            corpus: corpus.clone(),
+            tokenizer: None,
+        },
+        &DEV,
+    )
+    .unwrap();
+    let mut cfg = qa_config(&text_run, Path::new("unused"));
+    cfg.qa.data = None;
+    cfg.qa.task = BuiltInTask::Passkey;
+    cfg.qa.train_questions = 16;
+    cfg.qa.valid_questions = 4;
+    cfg.qa.test_questions = 20;
+    cfg.qa.length = 96;
+    cfg.train.steps = 2;
+    let run = dir.join("passkey");
+    train::<AD>(
+        cfg,
+        &QaTrainOptions {
+            session: Session::fresh(&run),
+            corpus: corpus.clone(),
+        },
+        &DEV,
+    )
+    .unwrap();
+    let report = evaluate_run::<Flex>(&run, &[1, 2], &corpus, None, 10, None, &DEV).unwrap();
+    assert_eq!(report.results.len(), 2);
+    for (r, f) in report.results.iter().zip([1, 2]) {
+        assert_eq!((r.factor, r.items), (f, 10));
+        assert_eq!(r.target_tokens, seqpe_qa::task::prompt_budget(96 * f));
+        assert_eq!(r.mean_prompt_tokens, r.target_tokens as f64);
+        // ten items, one per tenth of the context
+        assert_eq!(r.by_depth.len(), 10);
+        let mean = r.by_depth.iter().sum::<f64>() / 10.0;
+        assert!((mean - r.lenient_em).abs() < 1e-9, "{r:?}");
+    }
+    assert!(
+        report.data.starts_with("passkey retrieval"),
+        "{}",
+        report.data
+    );
+}

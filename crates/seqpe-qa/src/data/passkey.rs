@@ -88,7 +88,7 @@ pub fn passkey_prompt(
     let depth = depth.clamp(0.0, 1.0);
     let before = (depth * room as f64).round() as usize;
     let mut prompt = Vec::with_capacity(budget);
-    let mut take = |n: usize, from: usize, prompt: &mut Vec<u32>| {
+    let take = |n: usize, from: usize, prompt: &mut Vec<u32>| {
         prompt.extend((0..n).map(|j| filler[(from + j) % filler.len()]));
     };
     take(before, offset, &mut prompt);
