@@ -17,8 +17,8 @@ use seqpe_train::Session;
 use crate::plot::line_chart;
 use crate::report::{
     best_valid_cell, diagnostic_columns, machine, markdown_table, regularizer_chart, runs_table,
-    seeds_of, seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Experiment,
-    Outcome, Plan, RunColumn, Seed,
+    seeds_of, seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared,
+    Experiment, Outcome, Plan, RunColumn, Seed,
 };
 
 /// What to compare.
@@ -225,7 +225,7 @@ pub fn write_report(
     )?;
     let seqpe_runs: Vec<(String, &Path)> = results
         .iter()
-        .filter(|m| m.method == PeKind::SeqPe)
+        .filter(|m| m.method.is_main_seqpe())
         .map(|m| (m.seed.label("seqpe"), m.run.as_path()))
         .collect();
     let reg_note = if regularizer_chart(&out.join("text_regularizers.png"), &seqpe_runs)? {

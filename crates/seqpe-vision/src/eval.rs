@@ -204,16 +204,14 @@ pub fn evaluate_run_on<B: Backend>(
 }
 
 /// The position vectors of a `side × side` grid as a model sees them, `[side², d]`: the SeqPE
-/// encoder output or the (resized) learned table; `None` for encodings without per-position
-/// vectors (sinusoidal is included: its vectors are fixed).
+/// encoder output, the (resized) learned table or the sinusoidal table
+/// ([`seqpe_core::PositionEncoding::position_vectors`]); `None` for the encodings that act
+/// inside attention only.
 pub fn position_vectors<B: Backend>(model: &Vit<B>, side: usize) -> Result<Option<Tensor<B, 2>>> {
     let grid = model.grid_for(side * model.patch, side * model.patch)?;
-    Ok(match model.positions.kind() {
-        PeKind::SeqPe | PeKind::Learned => model
-            .positions
-            .position_vectors(&grid, &model.cls_token.device())?,
-        _ => None,
-    })
+    Ok(model
+        .positions
+        .position_vectors(&grid, &model.cls_token.device())?)
 }
 
 /// Cosine similarity of position `(row, col)`'s vector with every position of a `side × side`
