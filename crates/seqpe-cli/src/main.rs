@@ -87,8 +87,9 @@ enum Command {
     ReportQa(seqpe_cli::report_qa::ReportArgs),
     /// Continue a prompt greedily with a text or QA run (key/value cache).
     Generate(qa_cmd::GenerateArgs),
-    /// Fetch the text data if needed, train tiny SeqPE and APE GPTs, compare them at 1×–8× length.
-    Demo(text_cmd::DemoArgs),
+    /// The copy probe with SeqPE, APE, RoPE and NoPE, tested on strings up to 8× the trained
+    /// length (no data needed); `--text` adds tiny SeqPE and APE GPTs on real text.
+    Demo(seqpe_cli::demo::DemoArgs),
     /// Benchmarks: `bench text` (training tokens/s per PE method, SeqPE table cost).
     Bench {
         #[command(subcommand)]
@@ -167,7 +168,9 @@ fn run(cli: Cli) -> Result<bool> {
             )
         }),
         Command::Demo(args) => {
-            with_backend!(cli.backend, |B, device| text_cmd::demo::<B>(args, &device))
+            with_backend!(cli.backend, |B, device| seqpe_cli::demo::demo::<B>(
+                args, &device
+            ))
         }
         Command::Bench { what } => match what {
             BenchWhat::Text(args) => with_backend!(cli.backend, |B, device| {

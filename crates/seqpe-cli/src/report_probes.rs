@@ -100,8 +100,11 @@ pub type ProbeResult = Outcome<ProbeMethod, ProbeEval>;
 /// A probe as an [`Experiment`]; `C` is its kind of run configuration.
 struct ProbeExperiment<C> {
     probe: Probe,
+    /// The configuration every method starts from (the probe's preset, or the demo's quick one).
+    base: C,
     overrides: Vec<String>,
-    _config: std::marker::PhantomData<C>,
+    /// Run folders are `<prefix>-<probe>-<pe>[-dims1]`.
+    prefix: &'static str,
 }
 
 /// What differs between the two kinds of probe run.
@@ -147,14 +150,18 @@ impl<B: AutodiffBackend, C: ProbeRun> Experiment<B> for ProbeExperiment<C> {
     type Eval = ProbeEval;
 
     fn config(&self, m: &ProbeMethod, _seed: Seed) -> Result<C> {
-        let mut cfg = C::preset(self.probe.name())?;
+        let mut cfg = self.base.clone();
         apply_overrides(&mut cfg, &self.overrides)?;
         cfg.set_method(m);
         Ok(cfg)
     }
 
     fn folder(&self, m: &ProbeMethod) -> String {
-        run_folder_name(self.probe, m.pe, m.dims)
+        let name = run_folder_name(self.probe, m.pe, m.dims);
+        match name.strip_prefix("probe") {
+            Some(rest) => format!("{}{rest}", self.prefix),
+            None => name,
+        }
     }
 
     fn ignored_keys(&self) -> Vec<String> {
@@ -170,8 +177,8 @@ impl<B: AutodiffBackend, C: ProbeRun> Experiment<B> for ProbeExperiment<C> {
     }
 
     fn eval_is_current(&self, e: &ProbeEval) -> bool {
-        let points = |c: Result<C>| -> Option<usize> {
-            let v = serde_json::to_value(c.ok()?).ok()?;
+        let points = |c: &C| -> Option<usize> {
+            let v = serde_json::to_value(c).ok()?;
             let p = v.get("probe")?;
             Some(
                 p.get("eval_factors")
@@ -180,7 +187,7 @@ impl<B: AutodiffBackend, C: ProbeRun> Experiment<B> for ProbeExperiment<C> {
                     .len(),
             )
         };
-        e.probe == self.probe && points(C::preset(self.probe.name())) == Some(e.points.len())
+        e.probe == self.probe && points(&self.base) == Some(e.points.len())
     }
 
     fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<ProbeEval> {
@@ -207,21 +214,57 @@ fn run_probe<B: AutodiffBackend>(
         retrain: args.common.retrain,
     };
     let overrides = args.common.overrides.clone();
-    if probe.sequence().is_some() {
-        let x = ProbeExperiment::<SequenceProbeConfig> {
-            probe,
-            overrides,
-            _config: Default::default(),
-        };
-        crate::report::run_plan::<B, _>(&x, &plan, device)
-    } else {
-        let x = ProbeExperiment::<GridProbeConfig> {
-            probe,
-            overrides,
-            _config: Default::default(),
-        };
-        crate::report::run_plan::<B, _>(&x, &plan, device)
+    match (probe.sequence(), probe.grid()) {
+        (Some(task), _) => {
+            let x = ProbeExperiment {
+                probe,
+                base: SequenceProbeConfig::for_task(task),
+                overrides,
+                prefix: "probe",
+            };
+            crate::report::run_plan::<B, _>(&x, &plan, device)
+        }
+        (_, Some(task)) => {
+            let x = ProbeExperiment {
+                probe,
+                base: GridProbeConfig::for_task(task),
+                overrides,
+                prefix: "probe",
+            };
+            crate::report::run_plan::<B, _>(&x, &plan, device)
+        }
+        (None, None) => unreachable!("every probe is a sequence or a grid probe"),
     }
+}
+
+/// The demo's probe: the quick copy preset ([`SequenceProbeConfig::quick`]) with SeqPE, APE,
+/// RoPE and NoPE, one seed, in run folders `demo-copy-<pe>` under `runs`.
+pub fn demo_probe<B: AutodiffBackend>(
+    runs: &Path,
+    overrides: &[String],
+    device: &B::Device,
+) -> Result<(Probe, Vec<ProbeResult>)> {
+    let probe = Probe::Copy;
+    let x = ProbeExperiment {
+        probe,
+        base: SequenceProbeConfig::quick(seqpe_probes::config::SequenceTask::Copy),
+        overrides: overrides.to_vec(),
+        prefix: "demo",
+    };
+    let plan = Plan {
+        methods: [PeKind::SeqPe, PeKind::Learned, PeKind::Rope, PeKind::None]
+            .into_iter()
+            .map(|pe| ProbeMethod {
+                pe,
+                dims: 1,
+                grid: false,
+            })
+            .collect(),
+        seeds: Seed::first(1),
+        runs: runs.to_path_buf(),
+        retrain: false,
+    };
+    Ok((probe, crate::report::run_plan::<B, _>(&x, &plan, device)?))
 }
 
 /// The methods of a probe from the arguments.

@@ -1,4 +1,4 @@
-//! `train-text`, `eval-text`, `report-text`, `demo` and `bench text`.
+//! `train-text`, `eval-text`, `report-text`, the text part of `demo` and `bench text`.
 
 use std::path::PathBuf;
 
@@ -215,20 +215,20 @@ pub fn report<B: AutodiffBackend>(
     Ok(true)
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct DemoArgs {
-    /// Overrides for the tiny preset, e.g. --set train.steps=200
-    #[arg(long = "set")]
-    pub overrides: Vec<String>,
-    #[command(flatten)]
-    pub corpus: CorpusArgs,
-}
-
-/// The newcomer's tour: tiny SeqPE vs APE GPTs, evaluated at 1×–8× the training length.
-pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bool> {
-    let started = std::time::Instant::now();
-    eprintln!("[demo 1/3] data: the Brown corpus and Jane Austen's novels (fetched once, cached)");
-    args.corpus.ensure_fetched()?;
+/// The demo's text part (`demo --text`): tiny SeqPE and APE GPTs trained on the Brown corpus and
+/// evaluated on a held-out novel at 1×–8× the training length, in the run folders of
+/// `report-text --preset tiny` (either command reuses the other's runs). `step` numbers the
+/// progress lines after the demo's earlier parts.
+pub fn tiny_text_pair<B: AutodiffBackend>(
+    corpus: &CorpusArgs,
+    step: &dyn Fn(&str) -> String,
+    device: &B::Device,
+) -> Result<()> {
+    eprintln!(
+        "{} data: the Brown corpus and Jane Austen's novels (fetched once, cached)",
+        step("text")
+    );
+    corpus.ensure_fetched()?;
     let report = ReportArgs {
         preset: "tiny".into(),
         pes: crate::args::TextPes {
@@ -236,37 +236,30 @@ pub fn demo<B: AutodiffBackend>(args: DemoArgs, device: &B::Device) -> Result<bo
         },
         factors: vec![1, 2, 4, 8],
         common: crate::args::ReportRuns {
-            overrides: args.overrides.clone(),
+            overrides: Vec::new(),
             runs: PathBuf::from("runs"),
             out: PathBuf::from("runs/demo"),
             retrain: false,
             seeds: 1,
         },
-        corpus: args.corpus.clone(),
+        corpus: corpus.clone(),
     };
-    // the same run folders as `report-text --preset tiny`, so either command reuses the other's runs
     let plan = plan(&report, "report-text-tiny".into())?;
     eprintln!(
-        "[demo 2/3] two tiny GPTs, SeqPE and a learned absolute table (APE): for each, a \
-         byte-level BPE tokenizer is trained, then the model ({} steps, progress below), then it \
-         is evaluated on the held-out novel at 1×, 2×, 4× and 8× the training length",
+        "{} two tiny GPTs, SeqPE and a learned absolute table (APE): for each, a byte-level BPE \
+         tokenizer is trained, then the model ({} steps, progress below), then it is evaluated \
+         on the held-out novel at 1×, 2×, 4× and 8× the training length",
+        step("text"),
         plan.base.train.steps
     );
     let results = run_plan::<B>(&plan, device)?;
-    eprintln!("[demo 3/3] results");
     println!(
-        "\nTest token perplexity of tiny GPTs trained on {}-token blocks:\n",
+        "\nTest token perplexity of tiny GPTs trained on {}-token blocks (one seed; runs \
+         runs/report-text-tiny-seqpe and runs/report-text-tiny-ape):\n",
         plan.base.model.block_size
     );
     print!("{}", ppl_table(&results, false));
-    println!(
-        "\nFinished in {:.0} s. Runs: runs/report-text-tiny-seqpe, runs/report-text-tiny-ape \
-         (`cargo xtask eval-text --run <folder>` evaluates them at other lengths). These tiny \
-         models train for minutes; docs/results/text.md compares all six encodings at the \
-         `small` preset.",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(true)
+    Ok(())
 }
 
 #[derive(Args, Debug, Clone)]
