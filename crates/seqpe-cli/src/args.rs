@@ -55,13 +55,20 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// This command's session in `run` (its `--resume`, `--stop-after` and `--set`).
-    pub fn session(&self, run: &seqpe_train::RunDir) -> seqpe_train::Session {
+    /// This command's session in `run` (its `--resume`, `--stop-after` and `--set`), with the
+    /// command's own typed `flags` that were given (a resumed run refuses one that would change
+    /// its settings).
+    pub fn session(
+        &self,
+        run: &seqpe_train::RunDir,
+        flags: Vec<seqpe_train::config::GivenFlag>,
+    ) -> seqpe_train::Session {
         seqpe_train::Session {
             run: run.clone(),
             resume: self.resume,
             stop_after: self.stop_after,
             overrides: self.overrides.clone(),
+            flags,
             parallel: self.parallel(),
         }
     }

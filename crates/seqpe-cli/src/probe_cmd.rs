@@ -9,7 +9,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::{Args, ValueEnum};
 use seqpe_core::PeKind;
 use seqpe_probes::config::{GridProbeConfig, Probe, SequenceProbeConfig};
-use seqpe_train::config::build;
+use seqpe_train::config::{build, GivenFlag};
 use seqpe_train::run::RunDir;
 
 use crate::args::RunArgs;
@@ -70,6 +70,15 @@ pub fn run_folder_name(probe: Probe, pe: PeKind, dims: usize) -> String {
 pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<bool> {
     let probe: Probe = args.probe.into();
     let r = &args.run;
+    let flags: Vec<GivenFlag> = args
+        .pe
+        .map(|pe| GivenFlag::new("--pe", "model.pe", &pe))
+        .into_iter()
+        .chain(
+            args.dims
+                .map(|d| GivenFlag::new("--dims", "model.dims", &d)),
+        )
+        .collect();
     let summary = if probe.sequence().is_some() {
         let cfg: SequenceProbeConfig = build(
             probe.name(),
@@ -82,7 +91,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
             &r.overrides,
         )?;
         let run = RunDir::new(r.run_dir(&run_folder_name(probe, cfg.model.pe, 1)));
-        seqpe_probes::run::train_sequence::<B>(cfg, &r.session(&run), device)?
+        seqpe_probes::run::train_sequence::<B>(cfg, &r.session(&run, flags), device)?
     } else {
         let cfg: GridProbeConfig = build(
             probe.name(),
@@ -98,7 +107,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
             &r.overrides,
         )?;
         let run = RunDir::new(r.run_dir(&run_folder_name(probe, cfg.model.pe, cfg.model.dims)));
-        seqpe_probes::run::train_grid::<B>(cfg, &r.session(&run), device)?
+        seqpe_probes::run::train_grid::<B>(cfg, &r.session(&run, flags), device)?
     };
     println!(
         "trained {probe} for {} steps in {:.0}s; best valid accuracy {}",

@@ -10,6 +10,7 @@ use seqpe_qa::config::QaConfig;
 use seqpe_qa::eval::evaluate_run;
 use seqpe_qa::task::{default_run, train as train_qa, QaTrainOptions};
 use seqpe_text::generate::{generate_text, GenerateOptions};
+use seqpe_train::config::GivenFlag;
 use seqpe_train::run::RunDir;
 
 use crate::args::{CorpusArgs, RunArgs};
@@ -67,7 +68,18 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         args.corpus.ensure_fetched()?;
     }
     let opts = QaTrainOptions {
-        session: args.run.session(&run),
+        session: args.run.session(
+            &run,
+            args.from
+                .iter()
+                .map(|f| GivenFlag::new("--from", "from", f))
+                .chain(
+                    args.qa_data
+                        .iter()
+                        .map(|d| GivenFlag::new("--qa-data", "qa.data", d)),
+                )
+                .collect(),
+        ),
         corpus: args.corpus.source(),
     };
     let s = train_qa::<B>(cfg, &opts, device)?;

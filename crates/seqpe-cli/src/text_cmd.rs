@@ -9,7 +9,7 @@ use seqpe_core::PeKind;
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::{default_lengths, eval_file_name, evaluate_run};
 use seqpe_text::train::{train as train_run, TrainOptions};
-use seqpe_train::config::apply_overrides;
+use seqpe_train::config::{apply_overrides, GivenFlag};
 use seqpe_train::run::RunDir;
 
 use crate::args::{CorpusArgs, Injection, RunArgs, SplitArg, TextPe};
@@ -44,6 +44,21 @@ impl TrainArgs {
             }
         })
     }
+
+    /// The typed flags given, for a resumed run to check.
+    pub fn flags(&self) -> Vec<GivenFlag> {
+        let pe = self
+            .pe
+            .map(|pe| GivenFlag::new("--pe", "model.pe", &PeKind::from(pe)));
+        let inject = self.seqpe_inject.map(|i| {
+            GivenFlag::new(
+                "--seqpe-inject",
+                "model.seqpe_inject",
+                &seqpe_core::SeqPeInjection::from(i),
+            )
+        });
+        pe.into_iter().chain(inject).collect()
+    }
 }
 
 pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<bool> {
@@ -54,7 +69,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
     );
     args.corpus.ensure_fetched()?;
     let opts = TrainOptions {
-        session: args.run.session(&run),
+        session: args.run.session(&run, args.flags()),
         corpus: args.corpus.source(),
         tokenizer: args.tokenizer.clone(),
     };

@@ -8,7 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Args;
 use seqpe_core::PeKind;
 use seqpe_datasets::cache::DataDir;
-use seqpe_train::config::apply_overrides;
+use seqpe_train::config::{apply_overrides, GivenFlag};
 use seqpe_train::run::RunDir;
 use seqpe_vision::config::VisionConfig;
 use seqpe_vision::data::ImageSource;
@@ -102,6 +102,24 @@ impl TrainArgs {
             }
         })
     }
+
+    /// The typed flags given, for a resumed run to check.
+    pub fn flags(&self) -> Vec<GivenFlag> {
+        let pe = self
+            .pe
+            .map(|pe| GivenFlag::new("--pe", "model.pe", &PeKind::from(pe)));
+        let dims = self
+            .dims
+            .map(|d| GivenFlag::new("--dims", "model.dims", &d));
+        let inject = self.seqpe_inject.map(|i| {
+            GivenFlag::new(
+                "--seqpe-inject",
+                "model.seqpe_inject",
+                &seqpe_core::SeqPeInjection::from(i),
+            )
+        });
+        pe.into_iter().chain(dims).chain(inject).collect()
+    }
 }
 
 pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<bool> {
@@ -113,7 +131,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
     )));
     args.data.ensure_fetched()?;
     let opts = TrainOptions {
-        session: args.run.session(&run),
+        session: args.run.session(&run, args.flags()),
         source: args.data.source(),
     };
     let summary = train_run::<B>(cfg, &opts, device)?;

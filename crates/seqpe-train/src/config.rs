@@ -87,23 +87,64 @@ pub fn for_run<C: RunConfig>(
     fresh: C,
     overrides: &[String],
 ) -> Result<C> {
+    for_run_with_flags(run, resume, fresh, overrides, &[])
+}
+
+/// A typed command-line flag that was given (`--pe ape`), with the `--set` override it amounts to
+/// (`model.pe="ape"`): a resumed run refuses one that would change its saved settings, as it
+/// refuses such a `--set`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GivenFlag {
+    /// As the user typed it, for the message.
+    pub shown: String,
+    /// `section.field=JSON value`.
+    pub setting: String,
+}
+
+impl GivenFlag {
+    /// `flag value` setting `key` to `value` (serialised as the config file holds it).
+    pub fn new<T: Serialize>(flag: &str, key: &str, value: &T) -> Self {
+        let json = serde_json::to_string(value).unwrap_or_default();
+        Self {
+            shown: format!("{flag} {}", json.trim_matches('"')),
+            setting: format!("{key}={json}"),
+        }
+    }
+}
+
+/// [`for_run`], also refusing the typed `flags` that would change a resumed run's settings (a
+/// resumed SeqPE run given `--pe ape` used to continue as SeqPE without a word).
+pub fn for_run_with_flags<C: RunConfig>(
+    run: &RunDir,
+    resume: bool,
+    fresh: C,
+    overrides: &[String],
+    flags: &[GivenFlag],
+) -> Result<C> {
     if !resume {
         return Ok(fresh);
     }
     let mut saved: C = run.read_config()?;
     let saved_json = serde_json::to_value(&saved)?;
-    for item in overrides {
-        let key = item.split_once('=').map_or(item.as_str(), |(k, _)| k);
-        if key == "train.steps" {
-            continue;
-        }
+    let given = flags
+        .iter()
+        .map(|f| (f.shown.clone(), f.setting.clone()))
+        .chain(
+            overrides
+                .iter()
+                .filter(|item| {
+                    item.split_once('=').map_or(item.as_str(), |(k, _)| k) != "train.steps"
+                })
+                .map(|item| (format!("--set {item}"), item.clone())),
+        );
+    for (shown, setting) in given {
         let mut probe = saved.clone();
-        apply_overrides(&mut probe, std::slice::from_ref(item))?;
+        apply_overrides(&mut probe, std::slice::from_ref(&setting))?;
         if serde_json::to_value(&probe)? != saved_json {
             bail!(
-                "--resume continues {} with its saved config.json; `--set {item}` would change \
-                 it, and only --set train.steps=N can. Start a new --run folder to train with \
-                 other settings.",
+                "--resume continues {} with its saved config.json; `{shown}` would change it, \
+                 and only --set train.steps=N can. Start a new --run folder to train with other \
+                 settings.",
                 run.root.display()
             );
         }

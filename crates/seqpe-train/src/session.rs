@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::config::{for_run, RunConfig};
+use crate::config::{for_run_with_flags, GivenFlag, RunConfig};
 use crate::fit::FitOptions;
 use crate::parallel::DataParallel;
 use crate::run::RunDir;
@@ -21,6 +21,9 @@ pub struct Session {
     pub stop_after: Option<usize>,
     /// The `--set` overrides given: a resumed run accepts `train.steps=N` only.
     pub overrides: Vec<String>,
+    /// The command's typed flags that were given (`--pe`, `--dims`, …): a resumed run refuses
+    /// one that would change its settings.
+    pub flags: Vec<GivenFlag>,
     /// The data-parallel peers (`--devices`, `--nodes`); one device by default.
     pub parallel: DataParallel,
 }
@@ -33,6 +36,7 @@ impl Session {
             resume: false,
             stop_after: None,
             overrides: vec![],
+            flags: vec![],
             parallel: DataParallel::single(),
         }
     }
@@ -42,7 +46,7 @@ impl Session {
     /// allowed `train.steps`) when resuming.
     pub fn config<C: RunConfig>(&self, fresh: C) -> Result<C> {
         self.run.prepare(self.resume)?;
-        for_run(&self.run, self.resume, fresh, &self.overrides)
+        for_run_with_flags(&self.run, self.resume, fresh, &self.overrides, &self.flags)
     }
 
     /// What [`fit`](fn@crate::fit) needs of this session; `label` names the progress lines.

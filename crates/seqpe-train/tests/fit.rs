@@ -16,7 +16,7 @@ use seqpe_core::{
     AttentionOptions, AttnMask, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig,
     PositionGrid, RegularizerSettings, SeqPeInjection, SeqPeSettings,
 };
-use seqpe_train::config::{for_run, RunConfig};
+use seqpe_train::config::{for_run, for_run_with_flags, GivenFlag, RunConfig};
 use seqpe_train::run::RunDir;
 use seqpe_train::schedule::Decay;
 use seqpe_train::{
@@ -445,6 +445,41 @@ fn a_resumed_run_keeps_its_saved_config_and_only_steps_can_change() {
     assert_eq!(for_run(&run, true, fresh.clone(), &[same]).unwrap(), saved);
     // a fresh run uses the fresh config
     assert_eq!(for_run(&run, false, fresh.clone(), &[]).unwrap(), fresh);
+}
+
+#[test]
+fn a_resumed_run_refuses_a_typed_flag_that_would_change_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = RunDir::new(tmp.path());
+    let saved = ToyConfig::preset("small").unwrap();
+    seqpe_train::checkpoint::write_json(&run.config(), &saved).unwrap();
+    let fresh = ToyConfig::preset("long").unwrap();
+    // `--width 32` on a run saved with another width (as `--pe ape` on a SeqPE run) is an
+    // error naming the flag as typed, not silently ignored
+    let other = GivenFlag::new("--width", "width", &(saved.width + 1));
+    assert_eq!(other.shown, format!("--width {}", saved.width + 1));
+    let err = for_run_with_flags(&run, true, fresh.clone(), &[], &[other])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("`--width {}`", saved.width + 1)),
+        "{err}"
+    );
+    // a string-valued flag is written as the config file holds it
+    let preset = GivenFlag::new("--preset", "preset", &"long");
+    assert_eq!(preset.setting, "preset=\"long\"");
+    assert!(for_run_with_flags(&run, true, fresh.clone(), &[], &[preset]).is_err());
+    // the saved value is accepted, and a fresh run ignores the check
+    let same = GivenFlag::new("--width", "width", &saved.width);
+    assert_eq!(
+        for_run_with_flags(&run, true, fresh.clone(), &[], std::slice::from_ref(&same)).unwrap(),
+        saved
+    );
+    let other = GivenFlag::new("--width", "width", &(saved.width + 1));
+    assert_eq!(
+        for_run_with_flags(&run, false, fresh.clone(), &[], &[other]).unwrap(),
+        fresh
+    );
 }
 
 /// The logged values of two runs (losses, ranking accuracy, gradient norms), compared step by
