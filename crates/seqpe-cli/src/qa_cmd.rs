@@ -183,7 +183,10 @@ pub fn generate<B: Backend>(args: GenerateArgs, device: &B::Device) -> Result<bo
                 run.config().display()
             )
         })?;
-    let tokenizer = seqpe_text::data::load_tokenizer(&run.file("tokenizer.json"))?;
+    let tokenizer = seqpe_text::data::load_tokenizer_for(
+        &run.file("tokenizer.json"),
+        model_settings.vocab_size,
+    )?;
     let model = run.load_trained(model_settings.init::<B>(device)?, device)?;
     let mut opts = GenerateOptions::qa(&tokenizer, args.cached_scalar.into());
     opts.max_new_tokens = args.max_new_tokens;

@@ -269,7 +269,8 @@ pub fn evaluate_run<B: Backend>(
     if let Some(d) = data {
         cfg.qa.data = Some(d.to_path_buf());
     }
-    let tokenizer = seqpe_text::data::load_tokenizer(&run.file("tokenizer.json"))?;
+    let tokenizer =
+        seqpe_text::data::load_tokenizer_for(&run.file("tokenizer.json"), cfg.model.vocab_size)?;
     let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
     let scalar = scalar.unwrap_or(cfg.qa.cached_scalar);
     let mut opts = GenerateOptions::qa(&tokenizer, scalar);

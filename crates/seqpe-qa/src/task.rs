@@ -25,7 +25,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionGrid};
 use seqpe_text::config::TextConfig;
-use seqpe_text::data::{eot_id, load_tokenizer, save_tokenizer};
+use seqpe_text::data::{eot_id, load_tokenizer_for, save_tokenizer};
 use seqpe_text::eval::{load_splits, CorpusSource};
 use seqpe_text::model::Gpt;
 use seqpe_train::config::RunConfig;
@@ -566,7 +566,7 @@ pub fn text_run(from: &Path) -> Result<(TextConfig, Tokenizer)> {
             from.display()
         )
     })?;
-    let tok = load_tokenizer(&run.file("tokenizer.json"))
+    let tok = load_tokenizer_for(&run.file("tokenizer.json"), cfg.model.vocab_size)
         .with_context(|| format!("--from {}: the text run's tokenizer", from.display()))?;
     Ok((cfg, tok))
 }
@@ -581,7 +581,7 @@ pub fn train<B: AutodiffBackend>(
     let mut cfg = opts.session.config(cfg)?;
     cfg.validate()?;
     let tokenizer = if resume {
-        load_tokenizer(&run.file("tokenizer.json"))?
+        load_tokenizer_for(&run.file("tokenizer.json"), cfg.model.vocab_size)?
     } else {
         let (text_cfg, tok) = text_run(&cfg.from)?;
         cfg.model = text_cfg.model;

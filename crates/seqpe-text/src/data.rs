@@ -56,6 +56,32 @@ pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     })
 }
 
+/// One more than the largest token id of `tok` (added tokens included): the vocabulary a model
+/// needs for it. Usually its size, but a hand-made `tokenizer.json` may leave gaps in its ids.
+pub fn id_bound(tok: &Tokenizer) -> usize {
+    tok.get_vocab(true)
+        .values()
+        .map(|&id| id as usize + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Loads the tokenizer at `path` for a model with `vocab_size` token embeddings, refusing one
+/// whose ids the model cannot embed (they used to panic deep inside the embedding lookup).
+pub fn load_tokenizer_for(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
+    let tok = load_tokenizer(path)?;
+    let bound = id_bound(&tok);
+    if bound > vocab_size {
+        bail!(
+            "{} has token ids up to {} but the model embeds only {vocab_size} (model.vocab_size): \
+             use the tokenizer the run was trained with, or train a new run with this one",
+            path.display(),
+            bound - 1
+        );
+    }
+    Ok(tok)
+}
+
 pub fn save_tokenizer(tok: &Tokenizer, path: &Path) -> Result<()> {
     tok.save(path, false)
         .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))

@@ -19,7 +19,7 @@ use seqpe_train::run::RunDir;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TextConfig;
-use crate::data::{eval_chunks, load_tokenizer, word_start_table, Chunk, TokenStream};
+use crate::data::{eval_chunks, load_tokenizer_for, word_start_table, Chunk, TokenStream};
 use crate::model::Gpt;
 
 /// Where the text comes from.
@@ -261,7 +261,7 @@ pub fn evaluate_run<B: Backend>(
     }
     let run = RunDir::new(run_path);
     let (cfg, model) = load_run::<B>(&run, device)?;
-    let tokenizer = load_tokenizer(&run.file("tokenizer.json"))?;
+    let tokenizer = load_tokenizer_for(&run.file("tokenizer.json"), cfg.model.vocab_size)?;
     let splits = load_splits(corpus)?;
     let docs = match split {
         EvalSplit::Test => &splits.test,

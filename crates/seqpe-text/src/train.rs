@@ -139,7 +139,7 @@ pub fn train<B: AutodiffBackend>(
     let splits = load_splits(&opts.corpus)?;
     let tok_path = run.file("tokenizer.json");
     let tokenizer = if resume {
-        crate::data::load_tokenizer(&tok_path)?
+        crate::data::load_tokenizer_for(&tok_path, cfg.model.vocab_size)?
     } else {
         let tok = tokenizer_for_run(
             opts.tokenizer.as_deref(),
@@ -147,8 +147,9 @@ pub fn train<B: AutodiffBackend>(
             cfg.model.vocab_size,
         )?;
         save_tokenizer(&tok, &tok_path)?;
-        // the model's vocabulary is the tokenizer's (a trained BPE may stop below the target)
-        cfg.model.vocab_size = tok.get_vocab_size(true);
+        // the model's vocabulary is the tokenizer's (a trained BPE may stop below the target; a
+        // given tokenizer's ids may have gaps)
+        cfg.model.vocab_size = crate::data::id_bound(&tok);
         seqpe_train::checkpoint::write_json(&run.config(), &cfg)?;
         tok
     };

@@ -256,3 +256,60 @@ fn evaluations_at_other_lengths_get_their_own_file() {
         "eval-wiki-valid-64-128.json"
     );
 }
+
+/// A hand-made `tokenizer.json` whose ids have a gap: 3 tokens, ids up to 7.
+fn gapped_tokenizer(path: &Path) {
+    std::fs::write(
+        path,
+        r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+            "normalizer":null,"pre_tokenizer":{"type":"Whitespace"},"post_processor":null,
+            "decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0,"the":1,"of":7},
+            "unk_token":"[UNK]"}}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_tokenizer_whose_ids_exceed_the_vocabulary_is_refused_or_fitted() {
+    use seqpe_text::data::{id_bound, load_tokenizer, load_tokenizer_for};
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
+    let tok_path = dir.join("gapped.json");
+    gapped_tokenizer(&tok_path);
+    let tok = load_tokenizer(&tok_path).unwrap();
+    assert_eq!(tok.get_vocab_size(true), 3);
+    assert_eq!(id_bound(&tok), 8);
+    // a model of 3 (its size) cannot embed id 7: a clear error naming the file, not a panic
+    let err = load_tokenizer_for(&tok_path, 3).unwrap_err().to_string();
+    assert!(
+        err.contains("gapped.json") && err.contains("up to 7"),
+        "{err}"
+    );
+    assert!(load_tokenizer_for(&tok_path, 8).is_ok());
+    // train-text --tokenizer sizes the model by the largest id, so the gapped tokenizer trains
+    let corpus = write_corpus(&dir);
+    let run = dir.join("gapped-run");
+    let mut o = options(&run, &corpus);
+    o.tokenizer = Some(tok_path.clone());
+    train::<AD>(tiny_config(PeKind::Learned, 1), &o, &DEV).unwrap();
+    let cfg: TextConfig = RunDir::new(&run).read_config().unwrap();
+    assert_eq!(cfg.model.vocab_size, 8);
+    // a run whose tokenizer was swapped for one with larger ids is refused at evaluation
+    std::fs::write(
+        run.join("tokenizer.json"),
+        std::fs::read_to_string(&tok_path)
+            .unwrap()
+            .replace("\"of\":7", "\"of\":70"),
+    )
+    .unwrap();
+    let err = evaluate_run::<Flex>(
+        &run,
+        &[16],
+        seqpe_datasets::EvalSplit::Test,
+        &CorpusSource::Dir(corpus.clone()),
+        &DEV,
+    )
+    .err()
+    .expect("a tokenizer beyond the model's vocabulary");
+    assert!(format!("{err:#}").contains("up to 70"), "{err:#}");
+}
