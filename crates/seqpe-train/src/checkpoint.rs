@@ -60,11 +60,32 @@ pub fn existing_dir(target: &Path) -> Option<PathBuf> {
     old.is_dir().then_some(old)
 }
 
+/// Writes `bytes` to `path` and syncs it, naming the file and the operating system's reason in
+/// the error, with what to do when the disk is full (Burn's file recorders report a full disk
+/// as "error while writing multi-byte MessagePack value", without the cause or the file).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let written = std::fs::File::create(path).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    written.map_err(|e| {
+        let full = e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28);
+        let hint = if full {
+            "; the disk is full: free space, then continue with --resume (the previous \
+             checkpoint is kept)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot write {}: {e}{hint}", path.display())
+    })
+}
+
 /// Writes JSON to a file atomically (temporary file + rename).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let tmp = sibling(path, &format!("tmp-{}", std::process::id()));
     let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    write_file(&tmp, text.as_bytes())?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -14,12 +14,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::module::AutodiffModule;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::record::{
+    FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Record, Recorder,
+};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::checkpoint::{existing_dir, read_json, write_dir_atomically, write_json};
+use crate::checkpoint::{existing_dir, read_json, write_dir_atomically, write_file, write_json};
 use crate::optim::GroupedAdamW;
 
 pub type Recorder32 = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -305,12 +307,22 @@ fn recorder() -> Recorder32 {
     NamedMpkFileRecorder::new()
 }
 
+/// Writes `record` to `path` in the format of [`Recorder32`] (named MessagePack, full
+/// precision: the same bytes), encoded in memory and written with [`write_file`], so a failed
+/// write names the file and the operating system's reason (a full disk).
+fn write_record<B: Backend, R: Record<B>>(record: R, path: &Path) -> Result<()> {
+    let bytes = Recorder::<B>::record(
+        &NamedMpkBytesRecorder::<FullPrecisionSettings>::default(),
+        record,
+        (),
+    )
+    .map_err(|e| anyhow!("cannot encode {}: {e}", path.display()))?;
+    write_file(path, &bytes)
+}
+
 /// Saves model weights to `dir/model.mpk`.
 pub fn save_model<B: Backend, M: burn::module::Module<B>>(model: &M, dir: &Path) -> Result<()> {
-    model
-        .clone()
-        .save_file(dir.join("model"), &recorder())
-        .map_err(|e| anyhow!("cannot save {}: {e}", dir.join("model.mpk").display()))
+    write_record::<B, _>(model.clone().into_record(), &dir.join("model.mpk"))
 }
 
 /// Loads weights from `dir/model.mpk` into `model` (which must have the same configuration).
@@ -375,9 +387,7 @@ where
 {
     write_dir_atomically(&run.checkpoint(), |dir| {
         save_model(model, dir)?;
-        recorder()
-            .record(optim.to_record(), dir.join("optim"))
-            .map_err(|e| anyhow!("cannot save optimizer state: {e}"))?;
+        write_record::<B, _>(optim.to_record(), &dir.join("optim.mpk"))?;
         write_json(&dir.join("state.json"), state)
     })
 }

@@ -742,3 +742,40 @@ fn a_saved_config_is_checked_when_loaded() {
     let err = format!("{:#}", load::<ToyConfig>(&run).unwrap_err());
     assert!(err.contains("cannot use") && err.contains("width"), "{err}");
 }
+
+/// A full disk during a checkpoint write: `model.mpk` of the new checkpoint is a link to
+/// `/dev/full`, whose writes fail with ENOSPC as a full disk's do. The error names the file and
+/// the reason and says what to do, and the previous checkpoint stays whole and loadable.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_during_a_checkpoint_says_so_and_keeps_the_previous_one() {
+    use seqpe_train::checkpoint::write_dir_atomically;
+    use seqpe_train::run::{load_model, save_model};
+    // initialising a model draws from the process-global RNG the training tests share
+    let _turn = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("checkpoint");
+    let first: Linear<Flex> = LinearConfig::new(4, 3).init(&DEV);
+    // parameters are initialised lazily: draw them before a clone is saved
+    let first_weight = first.weight.val().into_data();
+    write_dir_atomically(&target, |d| save_model(&first, d)).unwrap();
+    let second: Linear<Flex> = LinearConfig::new(4, 3).init(&DEV);
+    let err = write_dir_atomically(&target, |d| {
+        std::os::unix::fs::symlink("/dev/full", d.join("model.mpk"))?;
+        save_model(&second, d)
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("model.mpk"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let fresh: Linear<Flex> = LinearConfig::new(4, 3).init(&DEV);
+    let loaded = load_model(fresh, &target, &DEV).unwrap();
+    assert_eq!(loaded.weight.val().into_data(), first_weight);
+    // nothing of the failed write is left beside it
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["checkpoint"]);
+}
