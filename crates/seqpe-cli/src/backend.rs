@@ -75,21 +75,13 @@ pub fn start<B: burn::tensor::backend::Backend>(
     name: &str,
     device: &B::Device,
 ) -> anyhow::Result<()> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let result = seqpe_train::panics::catch_quietly(|| {
         let t = burn::tensor::Tensor::<B, 1>::ones([4], device);
         let _ = t.sum().into_data();
-    }));
-    std::panic::set_hook(previous);
+    });
     match result {
         Ok(()) => Ok(()),
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
+        Err(msg) => {
             let hint = if msg.contains("No possible adapter") || msg.contains("adapter") {
                 "no Vulkan/GPU adapter was found: install a GPU driver (or `apt-get install \
                  mesa-vulkan-drivers libvulkan1` for the lavapipe software driver), or use \

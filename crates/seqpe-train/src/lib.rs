@@ -51,6 +51,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod fit;
 pub mod optim;
+pub mod panics;
 pub mod parallel;
 pub mod progress;
 pub mod run;

@@ -339,9 +339,10 @@ pub fn load_model<B: Backend, M: burn::module::Module<B>>(
         );
     }
     let expected = param_shapes(&model);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        model.load_file(dir.join("model"), &recorder(), device)
-    }));
+    // Burn panics on a record of another structure (APE weights in a SeqPE run); quietly, so
+    // the error below is all the user sees
+    let result =
+        crate::panics::catch_quietly(|| model.load_file(dir.join("model"), &recorder(), device));
     match result {
         Ok(Ok(m)) => {
             let got = param_shapes(&m);
@@ -366,8 +367,9 @@ pub fn load_model<B: Backend, M: burn::module::Module<B>>(
             "{} is corrupt or was written by another configuration: {e}",
             path.display()
         )),
-        Err(_) => Err(anyhow!(
-            "{} does not match the model of config.json (wrong shapes); it belongs to another run",
+        Err(panic) => Err(anyhow!(
+            "{} does not match the model of config.json ({panic}); it belongs to another run or \
+             configuration",
             path.display()
         )),
     }
