@@ -779,3 +779,109 @@ fn a_full_disk_during_a_checkpoint_says_so_and_keeps_the_previous_one() {
         .collect();
     assert_eq!(names, ["checkpoint"]);
 }
+
+/// Trains the toy run in `SEQPE_TEST_TRAIN_DIR` (resuming when it has a checkpoint), the child
+/// process of [`a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result`].
+#[test]
+#[ignore = "the child process of a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result"]
+fn train_until_killed() {
+    let Ok(dir) = std::env::var("SEQPE_TEST_TRAIN_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let resume = dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists();
+    train(dir, &kill_settings(), resume, None, None).unwrap();
+}
+
+/// Many short steps, a checkpoint after each, so a kill often lands inside a checkpoint write.
+fn kill_settings() -> TrainSettings {
+    settings(120, 0, 1)
+}
+
+/// `kill -9` at random moments (at least five times, at least once while a checkpoint is being
+/// written: its temporary folder is left behind), each time resumed, until the run finishes;
+/// its logged steps equal those of a run never interrupted.
+#[cfg(unix)]
+#[test]
+fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    {
+        let _turn = lock();
+        train(&whole, &kill_settings(), false, None, None).unwrap();
+    }
+    let in_write = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("checkpoint.tmp-")
+            })
+        })
+    };
+    // a fixed sequence of waits (a linear congruential generator), so a failure repeats
+    let mut state: u64 = 12345;
+    let mut wait_ms = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        30 + (state >> 33) % 300
+    };
+    let (mut kills, mut kills_in_write) = (0, 0);
+    for attempt in 0..200 {
+        assert!(attempt < 199, "the run never finished");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["train_until_killed", "--exact", "--ignored", "--nocapture"])
+            .env("SEQPE_TEST_TRAIN_DIR", &killed)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let enough = kills >= 5 && kills_in_write >= 1;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(wait_ms());
+        // after five kills without one inside a write, wait for a write to start instead
+        let aim_at_write = kills >= 5 && kills_in_write == 0;
+        let mut exited = None;
+        while exited.is_none() {
+            exited = child.try_wait().unwrap();
+            let due = if aim_at_write {
+                in_write(&killed)
+            } else {
+                std::time::Instant::now() >= deadline
+            };
+            if due && !enough {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        match exited {
+            Some(status) => {
+                assert!(status.success(), "the child failed: {status}");
+                break;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                kills_in_write += usize::from(in_write(&killed));
+            }
+        }
+    }
+    assert!(kills >= 5, "only {kills} kills before the run finished");
+    assert!(
+        kills_in_write >= 1,
+        "no kill landed inside a checkpoint write"
+    );
+    eprintln!("{kills} kills, {kills_in_write} inside a checkpoint write");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["steps"], 120, "{summary}");
+    let steps: Vec<u64> = step_losses(&killed).iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        steps,
+        (1..=120).collect::<Vec<_>>(),
+        "every step logged once"
+    );
+    assert_same_steps(&whole, &killed, 1e-5);
+}
