@@ -186,7 +186,8 @@ impl DataParallel {
         device: &D,
     ) -> Result<Vec<(Peer, D)>> {
         let config = self.config()?;
-        if self.nodes.is_some() {
+        if let Some(n) = &self.nodes {
+            reachable(&n.orchestrator)?;
             quiet_transfer_logs();
         }
         let local = self.local_count();
@@ -380,6 +381,44 @@ fn quiet_transfer_logs() {
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
+/// How long a node waits for the orchestrator to accept connections before giving up.
+const ORCHESTRATOR_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Fails with a clear message unless a TCP connection to the orchestrator `ws://HOST:PORT` opens
+/// within [`ORCHESTRATOR_WAIT`] (it may still be starting; burn-collective itself retries an
+/// unreachable orchestrator forever, silently).
+fn reachable(orchestrator: &str) -> Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let hostport = orchestrator
+        .trim_start_matches("ws://")
+        .trim_start_matches("wss://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let fix = "start it first on its machine with `seqpe orchestrator --port PORT` \
+               (docs/distributed.md), and check --orchestrator";
+    let addrs: Vec<_> = hostport
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("the orchestrator address {orchestrator} is not usable ({e}); {fix}"))?
+        .collect();
+    let started = std::time::Instant::now();
+    let mut last = None;
+    while started.elapsed() < ORCHESTRATOR_WAIT {
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, ORCHESTRATOR_WAIT) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    bail!(
+        "cannot reach the orchestrator at {orchestrator} within {} s: {}; {fix}",
+        ORCHESTRATOR_WAIT.as_secs(),
+        last.map_or("no address".to_string(), |e| e.to_string())
+    )
+}
+
 /// Runs burn-collective's global orchestrator on `port` until the process is interrupted
 /// (`seqpe orchestrator`): every node of a multi-node run connects to it.
 pub fn run_orchestrator(port: u16) -> Result<()> {
@@ -389,4 +428,28 @@ pub fn run_orchestrator(port: u16) -> Result<()> {
         .context("cannot start the orchestrator's runtime")?;
     runtime.block_on(burn_collective::start_global_orchestrator(port));
     Ok(())
+}
+
+#[cfg(test)]
+mod reach_tests {
+    use super::*;
+
+    /// `--orchestrator ws://127.0.0.1:1` retried forever without a word; now it is an error
+    /// naming the address and the fix once the wait is over.
+    #[test]
+    fn an_unreachable_orchestrator_is_an_error_not_a_hang() {
+        let started = std::time::Instant::now();
+        let err = reachable("ws://127.0.0.1:1").unwrap_err().to_string();
+        assert!(
+            err.contains("ws://127.0.0.1:1") && err.contains("seqpe orchestrator"),
+            "{err}"
+        );
+        assert!(started.elapsed() < ORCHESTRATOR_WAIT + std::time::Duration::from_secs(5));
+        let err = reachable("ws://127.0.0.1").unwrap_err().to_string();
+        assert!(err.contains("not usable"), "{err}");
+        // a listening port is reachable at once
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        reachable(&format!("ws://127.0.0.1:{port}")).unwrap();
+    }
 }
