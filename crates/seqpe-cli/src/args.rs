@@ -318,8 +318,25 @@ impl CorpusArgs {
     }
 }
 
+/// A count that must be at least 1 (`--steps` of a benchmark: zero timed steps gave 0 tokens/s
+/// and `inf` ms per step).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_of_at_least_one() {
+        assert_eq!(super::at_least_one("3"), Ok(3));
+        assert!(super::at_least_one("0").unwrap_err().contains("at least 1"));
+        assert!(super::at_least_one("x").is_err());
+    }
+
     #[test]
     fn a_report_checks_its_seeds_and_output_folder_before_any_run() {
         let tmp = tempfile::tempdir().unwrap();

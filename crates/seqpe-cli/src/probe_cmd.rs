@@ -91,7 +91,9 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
             &r.overrides,
         )?;
         let run = RunDir::new(r.run_dir(&run_folder_name(probe, cfg.model.pe, 1)));
-        seqpe_probes::run::train_sequence::<B>(cfg, &r.session(&run, flags), device)?
+        run.or_remove_if_new(|| {
+            seqpe_probes::run::train_sequence::<B>(cfg, &r.session(&run, flags), device)
+        })?
     } else {
         let cfg: GridProbeConfig = build(
             probe.name(),
@@ -107,7 +109,9 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
             &r.overrides,
         )?;
         let run = RunDir::new(r.run_dir(&run_folder_name(probe, cfg.model.pe, cfg.model.dims)));
-        seqpe_probes::run::train_grid::<B>(cfg, &r.session(&run, flags), device)?
+        run.or_remove_if_new(|| {
+            seqpe_probes::run::train_grid::<B>(cfg, &r.session(&run, flags), device)
+        })?
     };
     println!(
         "trained {probe} for {} steps in {:.0}s; best valid accuracy {}",

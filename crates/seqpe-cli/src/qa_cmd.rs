@@ -82,7 +82,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         ),
         corpus: args.corpus.source(),
     };
-    let s = train_qa::<B>(cfg, &opts, device)?;
+    let s = run.or_remove_if_new(|| train_qa::<B>(cfg, &opts, device))?;
     println!(
         "fine-tuned {} for {} steps in {:.0}s; best valid answer ppl {}",
         run.root.display(),

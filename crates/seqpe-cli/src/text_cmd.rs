@@ -73,7 +73,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         corpus: args.corpus.source(),
         tokenizer: args.tokenizer.clone(),
     };
-    let summary = train_run::<B>(cfg, &opts, device)?;
+    let summary = run.or_remove_if_new(|| train_run::<B>(cfg, &opts, device))?;
     println!(
         "trained {} for {} steps in {:.0}s ({:.0} tokens/s); final loss {:.3}; best valid ppl {}",
         run.root.display(),
@@ -283,7 +283,7 @@ pub struct BenchArgs {
     pub preset: String,
     #[command(flatten)]
     pub pes: crate::args::TextPes,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_parser = crate::args::at_least_one, default_value_t = 20)]
     pub steps: usize,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,

@@ -134,7 +134,7 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         session: args.run.session(&run, args.flags()),
         source: args.data.source(),
     };
-    let summary = train_run::<B>(cfg, &opts, device)?;
+    let summary = run.or_remove_if_new(|| train_run::<B>(cfg, &opts, device))?;
     println!(
         "trained {} for {} steps in {:.0}s ({:.1} images/s); final loss {:.3}; best valid top-1 {}",
         run.root.display(),
@@ -295,7 +295,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "tiny,vit-s")]
     pub presets: Vec<String>,
     /// Training steps timed per method (after one warm-up step).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_parser = crate::args::at_least_one, default_value_t = 3)]
     pub steps: usize,
     /// Batch size per preset (default: tiny 64, vit-s 8).
     #[arg(long)]

@@ -230,7 +230,9 @@ pub fn apply_overrides<T: Serialize + DeserializeOwned>(
     cfg: &mut T,
     overrides: &[String],
 ) -> Result<()> {
-    let mut value = serde_json::to_value(&*cfg)?;
+    let original = serde_json::to_value(&*cfg)?;
+    let mut value = original.clone();
+    let mut leaves = Vec::new();
     for item in overrides {
         let (path, raw) = item
             .split_once('=')
@@ -243,10 +245,55 @@ pub fn apply_overrides<T: Serialize + DeserializeOwned>(
                 .get_mut(key)
                 .with_context(|| format!("override `{item}`: no field `{path}` in the config"))?;
         }
-        *slot = parsed;
+        *slot = parsed.clone();
+        leaves.push((path.to_string(), parsed));
     }
-    *cfg = serde_json::from_value(value).context("an override has the wrong type")?;
+    *cfg = serde_json::from_value(value).map_err(|e| {
+        let field = wrong_type::<T>(&original, &leaves);
+        anyhow::anyhow!(
+            "{}: {e}",
+            field.map_or("an override has the wrong type".to_string(), |f| format!(
+                "--set {f}=… has the wrong type"
+            ))
+        )
+    })?;
     Ok(())
+}
+
+/// The first of `leaves` (dotted path, value) that alone makes `original` fail to deserialise as
+/// `T`: the setting a type error comes from (serde_json's message names no field).
+fn wrong_type<T: DeserializeOwned>(
+    original: &serde_json::Value,
+    leaves: &[(String, serde_json::Value)],
+) -> Option<String> {
+    leaves.iter().find_map(|(path, v)| {
+        let mut value = original.clone();
+        let mut slot = &mut value;
+        for key in path.split('.') {
+            slot = slot.get_mut(key)?;
+        }
+        *slot = v.clone();
+        serde_json::from_value::<T>(value)
+            .is_err()
+            .then(|| path.clone())
+    })
+}
+
+/// The leaves of a JSON object as (dotted path, value).
+fn leaves_of(v: &serde_json::Value, at: &str, out: &mut Vec<(String, serde_json::Value)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                leaves_of(v, &path, out);
+            }
+        }
+        leaf => out.push((at.to_string(), leaf.clone())),
+    }
 }
 
 /// Merges a JSON file of (partial) settings into `cfg`. Every key of the file must exist in the
@@ -256,15 +303,21 @@ pub fn apply_file<T: Serialize + DeserializeOwned>(cfg: &mut T, path: &Path) -> 
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     let patch: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let mut value = serde_json::to_value(&*cfg)?;
+    let original = serde_json::to_value(&*cfg)?;
+    let mut value = original.clone();
+    let mut leaves = Vec::new();
+    leaves_of(&patch, "", &mut leaves);
     merge(&mut value, patch, "").map_err(|key| {
         anyhow::anyhow!(
             "{}: unknown setting `{key}` (see the run's config.json for the valid names)",
             path.display()
         )
     })?;
-    *cfg = serde_json::from_value(value)
-        .with_context(|| format!("{} has a field of the wrong type", path.display()))?;
+    *cfg = serde_json::from_value(value).map_err(|e| {
+        let field =
+            wrong_type::<T>(&original, &leaves).map_or("a field".to_string(), |f| format!("`{f}`"));
+        anyhow::anyhow!("{}: {field} has the wrong type ({e})", path.display())
+    })?;
     Ok(())
 }
 
@@ -340,7 +393,11 @@ mod tests {
             }
         );
         assert!(apply_overrides(&mut c, &["train.nope=1".into()]).is_err());
-        assert!(apply_overrides(&mut c, &["train.steps=abc".into()]).is_err());
+        // a wrong type names the setting, among good ones
+        let err = apply_overrides(&mut c, &["lr=0.1".into(), "train.steps=abc".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("train.steps"), "{err}");
         assert!(apply_overrides(&mut c, &["novalue".into()]).is_err());
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
@@ -367,5 +424,18 @@ mod tests {
             "{err}"
         );
         assert_eq!(c.train.steps, 3);
+        // so does a file's (serde_json's own message names no field)
+        std::fs::write(
+            dir.join("types.json"),
+            r#"{"lr": 0.2, "train": {"name": "x", "steps": "many"}}"#,
+        )
+        .unwrap();
+        let err = apply_file(&mut c, &dir.join("types.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("types.json") && err.contains("`train.steps`"),
+            "{err}"
+        );
     }
 }

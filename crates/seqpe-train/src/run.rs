@@ -26,6 +26,10 @@ use crate::optim::GroupedAdamW;
 
 pub type Recorder32 = NamedMpkFileRecorder<FullPrecisionSettings>;
 
+/// The run folders this process holds for writing, with their open lock files
+/// ([`RunDir::lock_for_writing`]).
+static HELD: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+
 /// What [`RunDir::compare_steps`] found.
 #[derive(Debug, Clone, Default)]
 pub struct StepsComparison {
@@ -117,10 +121,8 @@ impl RunDir {
     /// reports reusing it) takes no lock. Taking a folder this process already holds is a no-op.
     pub fn lock_for_writing(&self) -> Result<()> {
         use std::fs::TryLockError;
-        static HELD: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> =
-            std::sync::Mutex::new(Vec::new());
         let path = self.root.join(".lock");
-        let key = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let key = self.lock_key();
         let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
         if held.iter().any(|(p, _)| *p == key) {
             return Ok(());
@@ -151,6 +153,27 @@ impl RunDir {
             }
             Err(TryLockError::Error(e)) => Err(anyhow!("cannot lock {}: {e}", path.display())),
         }
+    }
+
+    fn lock_key(&self) -> PathBuf {
+        std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone())
+    }
+
+    /// Runs `start` (a train command's session) in this folder; if it fails and the folder did
+    /// not exist before and holds no checkpoint, removes the folder (and its lock), so a failed
+    /// start — a missing corpus, bad data — leaves no empty run folder behind. A folder that
+    /// existed, or a run that saved a checkpoint, is kept as it is.
+    pub fn or_remove_if_new<T>(&self, start: impl FnOnce() -> Result<T>) -> Result<T> {
+        let existed = self.root.exists();
+        let result = start();
+        if result.is_err() && !existed && self.root.is_dir() && self.latest().is_none() {
+            let key = self.lock_key();
+            HELD.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(p, _)| *p != key);
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+        result
     }
 
     /// Appends one JSON line to `metrics.jsonl`.

@@ -885,3 +885,38 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
     );
     assert_same_steps(&whole, &killed, 1e-5);
 }
+
+#[test]
+fn a_failed_start_leaves_no_new_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    // a new folder whose session fails before a checkpoint (bad data) is removed, lock and all,
+    // and can be started again by the same process
+    let run = RunDir::new(tmp.path().join("new"));
+    let failed: Result<()> = run.or_remove_if_new(|| {
+        run.prepare(false)?;
+        std::fs::write(run.config(), "{}")?;
+        anyhow::bail!("corpus not found")
+    });
+    assert!(failed.unwrap_err().to_string().contains("corpus"));
+    assert!(!run.root.exists());
+    run.or_remove_if_new(|| run.prepare(false)).unwrap();
+    assert!(
+        run.root.join(".lock").is_file(),
+        "a successful start keeps it"
+    );
+    // a folder that existed is kept whatever happens
+    let old = RunDir::new(tmp.path().join("old"));
+    std::fs::create_dir_all(&old.root).unwrap();
+    std::fs::write(old.root.join("notes.txt"), "mine").unwrap();
+    let _ = old.or_remove_if_new(|| -> Result<()> { anyhow::bail!("fails") });
+    assert!(old.root.join("notes.txt").is_file());
+    // a run that failed after saving a checkpoint is kept (it can be resumed)
+    let later = RunDir::new(tmp.path().join("later"));
+    let _ = later.or_remove_if_new(|| -> Result<()> {
+        later.prepare(false)?;
+        std::fs::create_dir_all(later.checkpoint())?;
+        std::fs::write(later.checkpoint().join("state.json"), "{}")?;
+        anyhow::bail!("failed at step 900")
+    });
+    assert!(later.checkpoint().is_dir());
+}

@@ -172,7 +172,7 @@ pub fn run_plan<B: AutodiffBackend, X: Experiment<B>>(
                     resume,
                     ..Session::fresh(&run.root)
                 };
-                x.train(cfg.clone(), session, device)
+                run.or_remove_if_new(|| x.train(cfg.clone(), session, device))
             })?;
             let eval_path = x.eval_file(&run);
             let (eval, eval_seconds) =
