@@ -24,7 +24,7 @@ use crate::probe_cmd::{run_folder_name, ProbeArg};
 use crate::report::{
     best_valid_cell, diagnostic_columns, machine, markdown_table, runs_table, seeds_of,
     seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared, Experiment,
-    Outcome, Plan, RunColumn, Seed, Spread,
+    Outcome, Plan, RunColumn, Seed, Spread, Verdict,
 };
 use crate::text_cmd::command_line;
 
@@ -442,9 +442,27 @@ fn checks(probe: Probe, results: &[ProbeResult]) -> String {
                 if gap <= 2.0 {
                     " (within 2 points)"
                 } else {
-                    " (**more than 2 points**: see `docs/reference-notes.md` for the measured cause)"
+                    " (**more than 2 points**: `docs/reference-notes.md`, notes 21–22, give \
+                     what was measured about the cause)"
                 }
             ));
+            if let (Some(nope), true) = (
+                rows.iter()
+                    .find(|r| r.0.pe == PeKind::None)
+                    .and_then(|r| r.1[0]),
+                probe.sequence().is_some(),
+            ) {
+                lines.push(format!(
+                    "* NoPE at the training size: {} % (a causal model can count positions); \
+                     SeqPE {} it",
+                    nope.show(1),
+                    match sq.against(&nope, Better::Higher) {
+                        Verdict::Better => "is above",
+                        Verdict::Worse => "is below",
+                        Verdict::Tie => "ties (within the two spreads)",
+                    }
+                ));
+            }
         }
     }
     if probe == Probe::Relative {
