@@ -709,7 +709,12 @@ pub fn write_report(
                      20,000 / 512 ≈ 39 positions per window token × the {win}-token window \
                      (rounded to hundreds), random-shift rate {rate} from a pool of {pool} \
                      windows, regularizer batches {cb}×{cc} / {dw}×{dp} and weights {wct} / \
-                     {wkd}.\n\n{pos}\n\n",
+                     {wkd}, contrastive window {cw} (the reference's 256 per 512-token window).\
+                     \n\n{pos}\n\n",
+                    cw = t
+                        .regularizer
+                        .contrastive_window
+                        .map_or("256".to_string(), |w| w.to_string()),
                     cb = t.regularizer.contrastive_batch,
                     cc = t.regularizer.contrastive_candidates,
                     dw = t.regularizer.distill_windows,

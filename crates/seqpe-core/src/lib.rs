@@ -35,8 +35,9 @@ pub use attention::{AttentionOptions, AttnMask, KvCache, LayerPosition};
 pub use digits::{DigitError, DigitTokenizer};
 pub use encoder::{SeqPeEncoder, SeqPeEncoderConfig};
 pub use position::{
-    CachedScalar, PeKind, PositionContext, PositionEncoding, PositionEncodingConfig, PositionGrid,
-    SeqPeInjection, SeqPeSettings,
+    grid_range, text_range, CachedScalar, PeKind, PositionContext, PositionEncoding,
+    PositionEncodingConfig, PositionGrid, SeqPeInjection, SeqPeSettings, GRID_RANGE_PER_SIDE,
+    TEXT_RANGE_PER_TOKEN,
 };
 pub use table::PeTableCache;
 pub use training::{

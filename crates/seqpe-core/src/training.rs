@@ -75,6 +75,13 @@ pub struct RegularizerSettings {
     /// Learning-rate multiplier of the SeqPE encoder's optimizer group (reference: 1).
     #[serde(default = "one")]
     pub encoder_lr_scale: f64,
+    /// Side of the contrastive "distributional" window, whose close positions make the hard
+    /// comparisons: `None` is the reference's (text 256 = half its 512-token window; ViT the
+    /// training grid's side). The 1-D presets whose window is shorter than 512 keep the
+    /// reference's ratio, half the window ([`Self::scaled_to_window`], reference-notes 23); runs
+    /// saved before this setting existed read `None`.
+    #[serde(default)]
+    pub contrastive_window: Option<usize>,
 }
 
 fn one() -> f64 {
@@ -101,6 +108,16 @@ impl RegularizerSettings {
             distill_per_window: per,
             shift_windows: windows,
             encoder_lr_scale: 1.0,
+            contrastive_window: None,
+        }
+    }
+
+    /// These settings with the 1-D contrastive window scaled to a `window`-token main window by
+    /// the reference's ratio (256 for 512 tokens: half the window).
+    pub fn scaled_to_window(self, window: usize) -> Self {
+        Self {
+            contrastive_window: Some((window / 2).max(1)),
+            ..self
         }
     }
 }
@@ -126,6 +143,9 @@ impl RegularizerConfig {
         };
         contrastive.batch = settings.contrastive_batch;
         contrastive.candidates = settings.contrastive_candidates;
+        if let Some(w) = settings.contrastive_window {
+            contrastive.window = w;
+        }
         Self {
             contrastive,
             transfer: TransferConfig {

@@ -7,6 +7,7 @@
 //! to 100 per axis on a 14 × 14 grid (about 7× the side); the probes keep those ratios.
 
 use anyhow::{bail, Result};
+pub use seqpe_core::{grid_range, text_range};
 use seqpe_core::{PeKind, RegularizerSettings, SeqPeInjection, SeqPeSettings};
 use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
@@ -106,22 +107,6 @@ impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// The reference GPT's trained range per window token (20,000 positions for 512-token windows).
-pub const TEXT_RANGE_PER_TOKEN: f64 = 20_000.0 / 512.0;
-/// The reference ViT's trained range per grid side (100 positions per axis for 14 × 14 patches).
-pub const GRID_RANGE_PER_SIDE: f64 = 100.0 / 14.0;
-
-/// SeqPE's trained range for a 1-D window of `window` tokens: the reference's ratio, rounded to
-/// the nearest hundred as the reference's round 20,000 is.
-pub fn text_range(window: usize) -> usize {
-    (((window as f64 * TEXT_RANGE_PER_TOKEN) / 100.0).round() as usize * 100).max(100)
-}
-
-/// SeqPE's trained range per axis for a `side × side` grid: the reference's ratio, rounded.
-pub fn grid_range(side: usize) -> usize {
-    (side as f64 * GRID_RANGE_PER_SIDE).round() as usize
 }
 
 /// The token ids of a sequence probe: the symbols are `0..alphabet`, then the separator, the end
@@ -268,11 +253,13 @@ impl SequenceProbeConfig {
             rope_base: 10_000.0,
             alibi_form: Default::default(),
         };
+        let mut train = probe_train(1, 2000, 3e-3);
+        train.regularizer = train.regularizer.scaled_to_window(window);
         Self {
             preset: task.name().into(),
             probe,
             model,
-            train: probe_train(1, 2000, 3e-3),
+            train,
         }
     }
 }
@@ -294,6 +281,7 @@ impl SequenceProbeConfig {
         cfg.model.block_size = window;
         cfg.model.n_layers = 2;
         cfg.model.seqpe.max_position = text_range(window);
+        cfg.train.regularizer = cfg.train.regularizer.scaled_to_window(window);
         cfg.train.batch_size = 32;
         cfg.train.steps = 600;
         cfg.train.eval_every = 200;
@@ -500,8 +488,12 @@ mod tests {
             SequenceProbeConfig::for_task(t).validate().unwrap();
             let quick = SequenceProbeConfig::quick(t);
             quick.validate().unwrap();
-            // 17 · 39.06 = 664 → 700
+            // 17 · 39.06 = 664 → 700; the contrastive window is half the window, as the
+            // reference's 256 is of 512
             assert_eq!(quick.model.seqpe.max_position, 700);
+            assert_eq!(quick.train.regularizer.contrastive_window, Some(8));
+            let full = SequenceProbeConfig::for_task(t);
+            assert_eq!(full.train.regularizer.contrastive_window, Some(16));
         }
         for &t in GridTask::ALL {
             GridProbeConfig::for_task(t).validate().unwrap();

@@ -115,6 +115,14 @@ impl QaConfig {
                 ..RegularizerSettings::reference(1)
             },
         };
+        // the contrastive window follows the pre-training window, as the trained range does
+        // (the reference fine-tunes with its pre-training PE settings)
+        let scaled = |text: TextPreset, train: TrainSettings| TrainSettings {
+            regularizer: train
+                .regularizer
+                .scaled_to_window(TextConfig::from_preset(text).model.block_size),
+            ..train
+        };
         let qa = QaSettings {
             length: 256,
             eval_factors: vec![1, 2, 4, 8, 16],
@@ -134,7 +142,7 @@ impl QaConfig {
                 from: PathBuf::from("runs/report-text-small-seqpe"),
                 model: TextConfig::from_preset(TextPreset::Small).model,
                 qa,
-                train,
+                train: scaled(TextPreset::Small, train),
             },
             // the tests and quick tries: short sequences, few questions
             QaPreset::Tiny => Self {
@@ -150,13 +158,16 @@ impl QaConfig {
                     test_questions: 40,
                     ..qa
                 },
-                train: TrainSettings {
-                    steps: 200,
-                    warmup_steps: 20,
-                    eval_every: 50,
-                    checkpoint_every: 50,
-                    ..train
-                },
+                train: scaled(
+                    TextPreset::Tiny,
+                    TrainSettings {
+                        steps: 200,
+                        warmup_steps: 20,
+                        eval_every: 50,
+                        checkpoint_every: 50,
+                        ..train
+                    },
+                ),
             },
         }
     }

@@ -12,7 +12,7 @@ use burn::tensor::backend::Backend;
 use seqpe_core::position::AlibiForm;
 use seqpe_core::transformer::{Activation, TransformerConfig};
 use seqpe_core::{
-    PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
+    text_range, PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
 };
 use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
@@ -162,9 +162,11 @@ impl TextConfig {
             dropout: 0.1,
             attn_dropout: 0.1,
             pe: PeKind::SeqPe,
+            // the trained range follows the window with the reference's ratio (20,000 / 512
+            // positions per token: 2,500 for 64 tokens; reference-notes 23)
             seqpe: SeqPeSettings {
                 heads: 1,
-                ..SeqPeSettings::reference(64, 20_000, SeqPeInjection::AttnScalar)
+                ..SeqPeSettings::reference(64, text_range(64), SeqPeInjection::AttnScalar)
             },
             rope_base: 10_000.0,
             alibi_form: AlibiForm::Standard,
@@ -186,7 +188,7 @@ impl TextConfig {
                 preset: p.name().into(),
                 model,
                 train: TrainSettings {
-                    regularizer: cpu_regularizer,
+                    regularizer: cpu_regularizer.scaled_to_window(64),
                     ..train
                 },
             },
@@ -196,6 +198,10 @@ impl TextConfig {
                 model: ModelSettings {
                     n_layers: 4,
                     block_size: 128,
+                    seqpe: SeqPeSettings {
+                        max_position: text_range(128),
+                        ..model.seqpe.clone()
+                    },
                     ..model
                 },
                 train: TrainSettings {
@@ -205,7 +211,7 @@ impl TextConfig {
                     eval_every: 500,
                     checkpoint_every: 250,
                     valid_limit: 64,
-                    regularizer: cpu_regularizer,
+                    regularizer: cpu_regularizer.scaled_to_window(128),
                     ..train
                 },
             },
@@ -219,7 +225,7 @@ impl TextConfig {
                     block_size: 256,
                     seqpe: SeqPeSettings {
                         heads: 2,
-                        ..SeqPeSettings::reference(128, 20_000, SeqPeInjection::AttnScalar)
+                        ..SeqPeSettings::reference(128, text_range(256), SeqPeInjection::AttnScalar)
                     },
                     ..model
                 },
@@ -229,6 +235,7 @@ impl TextConfig {
                     lr: 5e-4,
                     warmup_steps: 200,
                     eval_every: 500,
+                    regularizer: RegularizerSettings::reference(1).scaled_to_window(256),
                     ..train
                 },
             },
@@ -241,7 +248,11 @@ impl TextConfig {
                     n_heads: 12,
                     n_layers: 12,
                     block_size: 512,
-                    seqpe: SeqPeSettings::reference(768, 20_000, SeqPeInjection::AttnScalar),
+                    seqpe: SeqPeSettings::reference(
+                        768,
+                        text_range(512),
+                        SeqPeInjection::AttnScalar,
+                    ),
                     ..model
                 },
                 train: TrainSettings {
@@ -252,6 +263,8 @@ impl TextConfig {
                     eval_every: 5000,
                     valid_limit: 0,
                     checkpoint_every: 1000,
+                    // the reference's own window: its 256 (`None`) is already half of it
+                    regularizer: RegularizerSettings::reference(1),
                     ..train
                 },
             },
@@ -314,6 +327,27 @@ mod tests {
     use super::*;
     use seqpe_train::config::{apply_overrides, build};
 
+    /// The reference's ratios, not its absolute numbers: trained range 20,000 and contrastive
+    /// window 256 for a 512-token window (reference-notes 23).
+    #[test]
+    fn every_preset_scales_the_reference_recipe_to_its_window() {
+        let want = [
+            ("tiny", 64, 2_500),
+            ("small", 128, 5_000),
+            ("bench", 256, 10_000),
+        ];
+        for (name, window, range) in want {
+            let c = TextConfig::preset(name).unwrap();
+            assert_eq!(c.model.block_size, window, "{name}");
+            assert_eq!(c.model.seqpe.max_position, range, "{name}");
+            assert_eq!(
+                c.train.regularizer.contrastive_window,
+                Some(window / 2),
+                "{name}"
+            );
+        }
+    }
+
     #[test]
     fn presets_and_overrides() {
         let mut c = TextConfig::preset("bench").unwrap();
@@ -368,5 +402,6 @@ mod tests {
         assert_eq!((c.model.dropout, c.model.attn_dropout), (0.1, 0.1));
         assert_eq!(c.model.seqpe.heads, 12);
         assert_eq!(c.train.regularizer, RegularizerSettings::reference(1));
+        assert_eq!(c.model.seqpe.max_position, 20_000);
     }
 }

@@ -14,7 +14,7 @@ use burn::tensor::backend::Backend;
 use seqpe_core::attention::normal_linear;
 use seqpe_core::transformer::{Activation, TransformerConfig};
 use seqpe_core::{
-    PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
+    grid_range, PeKind, PositionEncodingConfig, RegularizerSettings, SeqPeInjection, SeqPeSettings,
 };
 use seqpe_train::config::{Preset, RunConfig};
 use seqpe_train::schedule::Decay;
@@ -203,12 +203,13 @@ pub struct VisionConfig {
     pub data: DataSettings,
 }
 
-/// The ViT-recipe SeqPE settings at encoder width `d`: (row, col) digits up to 100 per axis,
-/// `attn_mul` with per-layer q/k projections.
-fn vit_seqpe(d: usize, heads: usize) -> SeqPeSettings {
+/// The ViT-recipe SeqPE settings at encoder width `d` for a `side × side` training grid: (row,
+/// col) positions trained up to the reference's 100 per axis per 14 patches of side (7: 50; 14:
+/// 100; reference-notes 23), `attn_mul` with per-layer q/k projections.
+fn vit_seqpe(d: usize, heads: usize, side: usize) -> SeqPeSettings {
     SeqPeSettings {
         heads,
-        ..SeqPeSettings::reference(d, 100, SeqPeInjection::AttnMul)
+        ..SeqPeSettings::reference(d, grid_range(side), SeqPeInjection::AttnMul)
     }
 }
 
@@ -251,7 +252,7 @@ impl VisionConfig {
             attn_dropout: 0.0,
             pe: PeKind::SeqPe,
             dims: 2,
-            seqpe: vit_seqpe(32, 1),
+            seqpe: vit_seqpe(32, 1, 28 / 4),
             rope_base: None,
         };
         let tiny_train = TrainSettings {
@@ -365,7 +366,7 @@ impl VisionConfig {
                     attn_dropout: 0.0,
                     pe: PeKind::SeqPe,
                     dims: 2,
-                    seqpe: vit_seqpe(384, 6),
+                    seqpe: vit_seqpe(384, 6, 224 / 16),
                     rope_base: None,
                 },
                 train: TrainSettings {
@@ -473,6 +474,23 @@ impl RunConfig for VisionConfig {
 
 #[cfg(test)]
 mod tests {
+    /// The reference's 100 positions per axis for its 14 × 14 grid, as a ratio (reference-notes
+    /// 23): 50 for the 7 × 7 grids of the CPU presets, 100 for ViT-S/16 at 224.
+    #[test]
+    fn every_preset_scales_the_trained_range_to_its_grid() {
+        for (name, side, range) in [
+            ("tiny", 7, 50),
+            ("small", 7, 50),
+            ("small-native", 7, 50),
+            ("vit-s", 14, 100),
+        ] {
+            let c = VisionConfig::from_preset(VisionPreset::parse(name).unwrap());
+            assert_eq!(c.model.image_size / c.model.patch, side, "{name}");
+            assert_eq!(c.model.seqpe.max_position, range, "{name}");
+            c.validate().unwrap();
+        }
+    }
+
     use super::*;
     use seqpe_train::config::apply_overrides;
 
@@ -508,7 +526,7 @@ mod tests {
         assert_eq!(native.data.eval_sizes.last(), Some(&28));
         let v = serde_json::to_value(&t).unwrap();
         assert_eq!(v["model"]["seqpe_inject"], "attn_mul");
-        assert_eq!(v["model"]["seqpe_max_position"], 100);
+        assert_eq!(v["model"]["seqpe_max_position"], 50);
         assert_eq!(v["train"]["decay"], "cosine");
     }
 }

@@ -28,7 +28,10 @@ pub use alibi::{alibi_slopes, Alibi, AlibiForm};
 pub use grid::PositionGrid;
 pub use learned::LearnedPositions;
 pub use rope::{Rope, RopeMixed};
-pub use seqpe::{SeqPeConfig, SeqPeInjection, SeqPePositions, SeqPeSettings};
+pub use seqpe::{
+    grid_range, text_range, SeqPeConfig, SeqPeInjection, SeqPePositions, SeqPeSettings,
+    GRID_RANGE_PER_SIDE, TEXT_RANGE_PER_TOKEN,
+};
 pub use sinusoidal::{sinusoidal_table, Sinusoidal};
 
 use core::marker::PhantomData;

@@ -183,6 +183,28 @@ fn one() -> f64 {
     1.0
 }
 
+/// The reference GPT's trained range per window token: `pe_max_position` 20,000 for 512-token
+/// windows (`text_seqpe/runs/ours_gpt2_wt103.sh`).
+pub const TEXT_RANGE_PER_TOKEN: f64 = 20_000.0 / 512.0;
+/// The reference ViT's trained range per grid side: 100 positions per axis for its 14 × 14 patch
+/// grid (`image_seqpe/runs/ours_vit.sh`).
+pub const GRID_RANGE_PER_SIDE: f64 = 100.0 / 14.0;
+
+/// SeqPE's trained range for a 1-D window of `window` tokens with the reference's ratio, rounded
+/// to the nearest hundred as the reference's round 20,000 is (512 gives back 20,000; 128: 5,000).
+/// The recipe is a ratio: copying the absolute 20,000 onto a shorter window would make the window
+/// a far smaller share of the trained range than the reference's 2.6 %
+/// (`docs/reference-notes.md`, note 20).
+pub fn text_range(window: usize) -> usize {
+    (((window as f64 * TEXT_RANGE_PER_TOKEN) / 100.0).round() as usize * 100).max(100)
+}
+
+/// SeqPE's trained range per axis for a `side × side` grid with the reference's ratio, rounded
+/// (14 gives back 100; 7: 50).
+pub fn grid_range(side: usize) -> usize {
+    (side as f64 * GRID_RANGE_PER_SIDE).round() as usize
+}
+
 impl SeqPeSettings {
     /// The reference settings for an encoder of width `d_model` (`d_model/64` heads, 2 layers,
     /// dropout 0.1, reference init) with the given trained range and injection.
