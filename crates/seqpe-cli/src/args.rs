@@ -347,6 +347,7 @@ mod tests {
             runs: tmp.path().join("runs"),
             out: out.to_path_buf(),
             retrain: false,
+            finished_only: false,
             seeds,
         };
         let err = runs(&file, 1).check().unwrap_err().to_string();
@@ -494,6 +495,10 @@ pub struct ReportRuns {
     /// Train again even when a finished run with the same settings exists.
     #[arg(long)]
     pub retrain: bool,
+    /// Train nothing: write the page from the runs that are finished (evaluating them if
+    /// needed) and skip the others, e.g. between the sittings of a long report.
+    #[arg(long, conflicts_with = "retrain")]
+    pub finished_only: bool,
     /// Seeds per method: seed 1 is the preset's `train.seed` (folder `<name>`), seed k ≥ 2
     /// trains with `train.seed = k` (folder `<name>-seed<k>`); tables show mean ± sd.
     #[arg(long, default_value_t = 3)]

@@ -212,6 +212,7 @@ fn run_probe<B: AutodiffBackend>(
         seeds: vec![seed],
         runs: args.common.runs.clone(),
         retrain: args.common.retrain,
+        finished_only: args.common.finished_only,
     };
     let overrides = args.common.overrides.clone();
     match (probe.sequence(), probe.grid()) {
@@ -263,6 +264,7 @@ pub fn demo_probe<B: AutodiffBackend>(
         seeds: Seed::first(1),
         runs: runs.to_path_buf(),
         retrain: false,
+        finished_only: false,
     };
     Ok((probe, crate::report::run_plan::<B, _>(&x, &plan, device)?))
 }

@@ -147,6 +147,7 @@ pub fn report<B: AutodiffBackend>(
         seeds: Seed::first(args.common.seeds),
         runs: args.common.runs.clone(),
         retrain: args.common.retrain,
+        finished_only: args.common.finished_only,
     };
     let results = crate::report::run_plan::<B, _>(&QaExperiment { args: &args }, &plan, device)?;
     let path = write_report(

@@ -34,6 +34,7 @@ pub struct ReportPlan {
     pub corpus: CorpusSource,
     /// Train again even when a finished run exists.
     pub retrain: bool,
+    pub finished_only: bool,
     /// Seeds per encoding (see [`Seed`]).
     pub seeds: usize,
 }
@@ -123,6 +124,7 @@ pub fn run_plan<B: AutodiffBackend>(
         seeds: Seed::first(plan.seeds),
         runs: plan.runs.clone(),
         retrain: plan.retrain,
+        finished_only: plan.finished_only,
     };
     crate::report::run_plan::<B, _>(&experiment, &runner, device)
 }

@@ -75,6 +75,7 @@ pub struct ReportPlan {
     pub source: ImageSource,
     /// Train again even when a finished run exists.
     pub retrain: bool,
+    pub finished_only: bool,
     /// Seeds per method (see [`Seed`]).
     pub seeds: usize,
 }
@@ -169,6 +170,7 @@ pub fn run_plan<B: AutodiffBackend>(
         seeds: Seed::first(plan.seeds),
         runs: plan.runs.clone(),
         retrain: plan.retrain,
+        finished_only: plan.finished_only,
     };
     crate::report::run_plan::<B, _>(&VisionExperiment { plan }, &runner, device)
 }

@@ -163,6 +163,7 @@ fn plan(args: &ReportArgs, prefix: String) -> Result<ReportPlan> {
         prefix,
         corpus: args.corpus.source(),
         retrain: args.common.retrain,
+        finished_only: args.common.finished_only,
         seeds: args.common.seeds,
     })
 }
@@ -255,6 +256,7 @@ pub fn tiny_text_pair<B: AutodiffBackend>(
             runs: PathBuf::from("runs"),
             out: PathBuf::from("runs/demo"),
             retrain: false,
+            finished_only: false,
             seeds: 1,
         },
         corpus: corpus.clone(),

@@ -259,6 +259,7 @@ pub fn report<B: AutodiffBackend>(
             runs: args.common.runs.clone(),
             source: args.data.source(),
             retrain: args.common.retrain,
+            finished_only: args.common.finished_only,
             seeds: args.common.seeds,
         };
         for m in &plan.methods {

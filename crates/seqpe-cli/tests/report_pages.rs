@@ -162,6 +162,7 @@ fn the_text_page_is_unchanged() {
         prefix: "report-text-small".into(),
         corpus: seqpe_text::eval::CorpusSource::Dir(PathBuf::from("corpus")),
         retrain: false,
+        finished_only: false,
         seeds: 1,
     };
     let out = tmp.path().join("out");
@@ -275,6 +276,7 @@ fn the_vision_page_is_unchanged() {
         runs: tmp.path().to_path_buf(),
         source: seqpe_vision::data::ImageSource::Idx(PathBuf::from("images")),
         retrain: false,
+        finished_only: false,
         seeds: 1,
     };
     let out = tmp.path().join("out");
@@ -358,6 +360,7 @@ fn the_qa_page_is_unchanged() {
             runs: tmp.path().to_path_buf(),
             out: out.clone(),
             retrain: false,
+            finished_only: false,
             seeds: 1,
         },
         corpus: seqpe_cli::args::CorpusArgs {
