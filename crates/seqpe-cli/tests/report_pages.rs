@@ -407,3 +407,97 @@ fn several_seeds_show_mean_and_spread_and_count_ties() {
         "{against}"
     );
 }
+
+/// The probes page from made-up copy runs of SeqPE, APE and NoPE at two seeds: its first lines
+/// count, beyond the training length, where SeqPE is better, tied or worse than each baseline
+/// against the spread, and its checks give NoPE's score and the learnability verdict.
+#[cfg(feature = "vision")]
+#[test]
+fn the_probes_page_leads_with_what_the_numbers_show() {
+    use seqpe_cli::report::Outcome;
+    use seqpe_cli::report_probes::{write_report, ProbeMethod};
+    use seqpe_probes::config::{Probe, SequenceProbeConfig, SequenceTask};
+    use seqpe_probes::run::{ProbeEval, ProbePoint};
+    let tmp = tempfile::tempdir().unwrap();
+    // token accuracy per bin (1–16 trained, 17–32, 33–64, 65–128) for seeds 1 and 2
+    let acc = |pe: PeKind, seed: usize| -> [f64; 4] {
+        match (pe, seed) {
+            (PeKind::SeqPe, 1) => [0.97, 0.60, 0.40, 0.30],
+            (PeKind::SeqPe, _) => [0.99, 0.62, 0.30, 0.30],
+            (PeKind::Learned, 1) => [1.00, 0.50, 0.30, 0.29],
+            (PeKind::Learned, _) => [1.00, 0.52, 0.36, 0.31],
+            (_, 1) => [0.65, 0.40, 0.30, 0.27],
+            _ => [0.63, 0.38, 0.28, 0.25],
+        }
+    };
+    let mut results = Vec::new();
+    for seed in [1, 2] {
+        for pe in [PeKind::SeqPe, PeKind::Learned, PeKind::None] {
+            let name = format!("probe-copy-{pe}-s{seed}");
+            let dir = run_folder(tmp.path(), &name, pe == PeKind::SeqPe, None);
+            let mut cfg = SequenceProbeConfig::for_task(SequenceTask::Copy);
+            cfg.model.pe = pe;
+            seqpe_train::checkpoint::write_json(&RunDir::new(&dir).config(), &cfg).unwrap();
+            let points = [(16, "1–16"), (32, "17–32"), (64, "33–64"), (128, "65–128")]
+                .iter()
+                .zip(acc(pe, seed))
+                .enumerate()
+                .map(|(i, (&(key, label), a))| ProbePoint {
+                    label: label.into(),
+                    key,
+                    trained: i == 0,
+                    accuracy: a,
+                    exact_match: Some(a / 2.0),
+                    examples: 200,
+                })
+                .collect();
+            results.push(Outcome {
+                method: ProbeMethod {
+                    pe,
+                    dims: 1,
+                    grid: false,
+                },
+                seed: Seed(seed),
+                run: dir,
+                train: summary(2000, 300.0, acc(pe, seed)[0], "tokens"),
+                eval: ProbeEval {
+                    probe: Probe::Copy,
+                    pe,
+                    dims: 1,
+                    points,
+                    seconds: 30.0,
+                },
+                eval_seconds: 30.0,
+                reused: true,
+            });
+        }
+    }
+    let out = tmp.path().join("out");
+    let path = write_report(
+        &[(Probe::Copy, results)],
+        &[],
+        &out,
+        "cargo xtask report-probes",
+        "flex",
+        1.0,
+    )
+    .unwrap();
+    let page = std::fs::read_to_string(path).unwrap();
+    let first = page.split("\n## ").next().unwrap();
+    // SeqPE 98.0 ± 1.4 on the trained lengths, APE 100.0 ± 0.0 the best
+    assert!(
+        first.contains(
+            "* `copy`: at the training size SeqPE 98.0 ± 1.4 % (best: `ape` 100.0 ± 0.0 %)"
+        ),
+        "{first}"
+    );
+    // beyond: against APE 17–32 better (61 ± 1.4 vs 51 ± 1.4), 33–64 tied (35 ± 7.1 vs 33 ±
+    // 4.2), 65–128 tied (30 ± 0 vs 30 ± 1.4); against NoPE better, tied, better
+    assert!(first.contains("`ape` 1/2/0, `nope` 2/1/0"), "{first}");
+    assert!(
+        page.contains("NoPE at the training size: 64.0 ± 1.4 %"),
+        "{page}"
+    );
+    assert!(page.contains("SeqPE is above it"), "{page}");
+    assert!(out.join("probes_copy.png").is_file());
+}
