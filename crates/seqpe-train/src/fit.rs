@@ -214,6 +214,16 @@ fn fit_peer<B: AutodiffBackend, T: Task<B>>(
     if opts.stop_after == Some(0) {
         bail!("--stop-after must be a step of the run (1 or more)");
     }
+    if t.batch_size > task.train_len() {
+        // one batch would repeat examples, and its tensors can exceed the memory (a text
+        // batch of 100,000 blocks was killed for memory without a word)
+        bail!(
+            "train.batch_size {} is larger than the {} training examples (text blocks, \
+             images, questions); lower train.batch_size",
+            t.batch_size,
+            task.train_len()
+        );
+    }
     let (mut model, mut optim, mut state) = start(task, model, t, opts, device, writer)?;
     if state.step > t.steps {
         bail!(

@@ -308,6 +308,16 @@ fn settings_that_would_panic_or_train_nothing_are_refused() {
         ),
         ("zero-steps", settings(0, 2, 2), None, "train.steps"),
         ("stop-0", settings(4, 2, 2), Some(0), "--stop-after"),
+        (
+            // the toy task has 32 examples
+            "batch-beyond-the-data",
+            TrainSettings {
+                batch_size: 33,
+                ..settings(4, 2, 2)
+            },
+            None,
+            "larger than the 32 training examples",
+        ),
     ] {
         let err = train(&tmp.path().join(name), &s, false, stop_after, None)
             .unwrap_err()

@@ -395,7 +395,10 @@ fn bad_inputs_give_clear_errors() {
     // a checkpoint of the wrong shape
     let idx = write_idx(&dir.join("ok"), 30, 10);
     let run = dir.join("r");
-    train::<AD>(tiny_config(PeKind::Learned, 1), &options(&run, &idx), &DEV).unwrap();
+    let mut small_batch = tiny_config(PeKind::Learned, 1);
+    // 14 training images: a batch cannot be larger
+    small_batch.train.batch_size = 8;
+    train::<AD>(small_batch, &options(&run, &idx), &DEV).unwrap();
     let mut cfg: VisionConfig = RunDir::new(&run).read_config().unwrap();
     cfg.model.d_model = 48;
     seqpe_train::checkpoint::write_json(&RunDir::new(&run).config(), &cfg).unwrap();
