@@ -22,7 +22,8 @@ pub enum DigitError {
     #[error(
         "position {position:?} does not fit the digit width: coordinate {axis} = {value} needs \
          {needed} digits but the encoder was built with {max_digits} per axis (largest representable \
-         coordinate {largest}); use a smaller position or build the encoder with a larger max position"
+         coordinate {largest}); evaluate shorter inputs or smaller grids, or train a run with a \
+         larger range (`--set model.seqpe_max_position=N`: a trained run keeps its digit width)"
     )]
     TooLarge {
         position: Vec<usize>,

@@ -549,6 +549,10 @@ fn seqpe_extrapolates_and_caches_its_table() {
         .context(&pe, &PositionGrid::sequence(100_001), 1, &DEV)
         .unwrap_err();
     assert!(err.to_string().contains("100000"), "{err}");
+    assert!(
+        err.to_string().contains("model.seqpe_max_position"),
+        "the error names the setting: {err}"
+    );
 }
 
 #[test]
