@@ -333,7 +333,12 @@ pub fn ensure_trained<C: RunConfig>(
         std::fs::remove_dir_all(&run.root)?;
     }
     if run.config().is_file() {
-        let saved: serde_json::Value = run.read_config()?;
+        // read as the settings type and written back, so a setting added since the run was
+        // saved reads as its default (as the run itself would), not as a difference
+        let saved: serde_json::Value = match run.read_config::<C>() {
+            Ok(typed) => serde_json::to_value(typed)?,
+            Err(_) => run.read_config()?,
+        };
         let planned = serde_json::to_value(planned)?;
         let (saved, planned) = (without(&saved, ignore), without(&planned, ignore));
         if !same_settings(&saved, &planned) {
@@ -619,6 +624,17 @@ mod tests {
             shift_rate: 0.1,
             ..Default::default()
         };
+        // a run saved before a setting existed reads it as its default: still reusable
+        let saved = plan.runs.join("fake-seqpe").join("config.json");
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+        // (`encoder_lr_scale` is such a setting: its default, 1, is what the run trained with)
+        old["train"]
+            .as_object_mut()
+            .unwrap()
+            .remove("encoder_lr_scale")
+            .expect("the setting is saved");
+        std::fs::write(&saved, old.to_string()).unwrap();
         let again = run_plan::<fake_b::B, _>(&y, &plan, &DEV).unwrap();
         assert!(y.trained.borrow().is_empty());
         assert_eq!(*y.evaluated.borrow(), 0);
