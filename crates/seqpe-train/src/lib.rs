@@ -39,7 +39,7 @@
 //!   steps and at `--stop-after`, and the checkpoint also holds the epoch sampler's position, the
 //!   regularizer's samplers and the examples and wall time so far; each step seeds the backend
 //!   from the run's seed and the step number, so a resumed run logs the steps an uninterrupted one
-//!   would (`tests/fit.rs`).
+//!   would (`tests/fit.rs`), also after `kill -9` at random moments (`tests/reliability.rs`).
 //! * **Data-parallel peers that share global batches.** burn-train's DDP strategy (feature `ddp`)
 //!   also validates and checkpoints on one main device, but gives each device a contiguous slice
 //!   of the training data (`split_dataloader`). Here every peer takes its part of each global
