@@ -169,6 +169,14 @@ pub fn seeds_sentence(seeds: usize) -> String {
 }
 
 /// The number of seeds of the first method of a page.
+/// The number of seeds of each method of a page, in the order of the methods.
+pub fn seed_counts<M: Clone + PartialEq, E>(results: &[Outcome<M, E>]) -> Vec<usize> {
+    methods_of(results)
+        .iter()
+        .map(|m| results.iter().filter(|r| &r.method == m).count())
+        .collect()
+}
+
 pub fn seeds_of<M: Clone + PartialEq, E>(results: &[Outcome<M, E>]) -> usize {
     methods_of(results)
         .first()

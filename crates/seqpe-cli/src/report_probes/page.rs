@@ -13,8 +13,9 @@ use super::results::{at, column, points, ProbeMethod, ProbeResult};
 use super::twin::{twin_section, TwinRun};
 use crate::plot::line_chart;
 use crate::report::{
-    best_valid_cell, diagnostic_columns, machine, markdown_table, runs_table, seeds_sentence,
-    seqpe_against, spread_rows, spread_series, today, Better, Compared, RunColumn, Verdict,
+    best_valid_cell, diagnostic_columns, machine, markdown_table, runs_table, seed_counts,
+    seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared, RunColumn,
+    Verdict,
 };
 
 /// The accuracy table of a probe in %: per-token accuracy of greedy answers (sequences) or
@@ -433,16 +434,7 @@ pub fn write_report(
     // fewer seeds than others)
     let counts: Vec<usize> = sections
         .iter()
-        .flat_map(|(_, results)| {
-            let mut seen: Vec<(ProbeMethod, usize)> = Vec::new();
-            for r in results {
-                match seen.iter_mut().find(|(m, _)| *m == r.method) {
-                    Some((_, n)) => *n += 1,
-                    None => seen.push((r.method, 1)),
-                }
-            }
-            seen.into_iter().map(|(_, n)| n).collect::<Vec<_>>()
-        })
+        .flat_map(|(_, results)| seed_counts(results))
         .collect();
     let (fewest, most) = (
         counts.iter().copied().min().unwrap_or(1),
