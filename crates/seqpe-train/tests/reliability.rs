@@ -181,17 +181,34 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
             })
         })
     };
-    // a fixed sequence of waits (a linear congruential generator), so a failure repeats
+    // The highest step the run has logged so far (complete lines only: the file is read while
+    // the child writes it).
+    let logged = |dir: &Path| -> u64 {
+        let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        complete
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("loss").is_some())
+            .filter_map(|v| v["step"].as_u64())
+            .max()
+            .unwrap_or(0)
+    };
+    // Kills are placed by progress, not by wall time, so a faster machine cannot finish the run
+    // before them: each attempt is killed once it has logged a few new steps (a fixed sequence
+    // drawn by a linear congruential generator, so a failure repeats), plus a few extra
+    // milliseconds so the kill lands anywhere inside a step, sometimes before the first one.
     let mut state: u64 = 12345;
-    let mut wait_ms = || {
+    let mut draw = |n: u64| {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        30 + (state >> 33) % 300
+        (state >> 33) % n
     };
     let (mut kills, mut kills_in_write) = (0, 0);
     for attempt in 0..200 {
         assert!(attempt < 199, "the run never finished");
+        let start = logged(&killed);
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["train_until_killed", "--exact", "--ignored", "--nocapture"])
             .env("SEQPE_TEST_TRAIN_DIR", &killed)
@@ -200,21 +217,28 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
             .spawn()
             .unwrap();
         let enough = kills >= 5 && kills_in_write >= 1;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(wait_ms());
+        // new steps to wait for (0: kill during start-up or the first step), then extra time
+        let (new_steps, extra_ms) = (draw(12), draw(8));
         // after five kills without one inside a write, wait for a write to start instead
         let aim_at_write = kills >= 5 && kills_in_write == 0;
+        let mut reached: Option<std::time::Instant> = None;
         let mut exited = None;
         while exited.is_none() {
             exited = child.try_wait().unwrap();
             let due = if aim_at_write {
                 in_write(&killed)
             } else {
-                std::time::Instant::now() >= deadline
+                if reached.is_none() && logged(&killed) >= start + new_steps {
+                    reached = Some(std::time::Instant::now());
+                }
+                reached.is_some_and(|at| at.elapsed().as_millis() as u64 >= extra_ms)
             };
             if due && !enough {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            if !aim_at_write {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
         }
         match exited {
             Some(status) => {
