@@ -385,13 +385,7 @@ impl RunConfig for SequenceProbeConfig {
                 m.seqpe.max_position
             );
         }
-        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
-            bail!(
-                "d_model {} is not divisible by n_heads {}",
-                m.d_model,
-                m.n_heads
-            );
-        }
+        m.check()?;
         Ok(())
     }
 
@@ -451,13 +445,7 @@ impl RunConfig for GridProbeConfig {
                 m.pe
             );
         }
-        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
-            bail!(
-                "d_model {} is not divisible by n_heads {}",
-                m.d_model,
-                m.n_heads
-            );
-        }
+        m.check()?;
         Ok(())
     }
 

@@ -186,6 +186,7 @@ impl RunConfig for QaConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        self.model.check()?;
         let q = &self.qa;
         if q.length < 16 {
             bail!(

@@ -47,6 +47,26 @@ pub struct ModelSettings {
 }
 
 impl ModelSettings {
+    /// Checks what building the GPT would otherwise panic on (widths, dropouts, the SeqPE
+    /// encoder's settings, the RoPE base), naming the setting; every config holding these
+    /// settings (text, QA, the sequence probes) calls it from its `validate`.
+    pub fn check(&self) -> Result<()> {
+        seqpe_train::settings::check_model(
+            self.d_model,
+            self.n_heads,
+            [
+                ("model.dropout", self.dropout),
+                ("model.attn_dropout", self.attn_dropout),
+            ],
+            &self.seqpe,
+        )?;
+        seqpe_train::settings::check_rope_base(self.rope_base)?;
+        if self.vocab_size == 0 {
+            bail!("model.vocab_size must be at least 1");
+        }
+        Ok(())
+    }
+
     /// The position-encoding configuration these settings describe.
     pub fn position_config(&self) -> PositionEncodingConfig {
         let seqpe = self.seqpe.config(1, self.seqpe.max_position, self.d_model);
@@ -296,13 +316,7 @@ impl RunConfig for TextConfig {
         if m.seqpe.inject == SeqPeInjection::AttnMul {
             bail!("attn_mul is the ViT recipe; for text use attn_scalar or input_add");
         }
-        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
-            bail!(
-                "d_model {} is not divisible by n_heads {}",
-                m.d_model,
-                m.n_heads
-            );
-        }
+        m.check()?;
         if m.block_size == 0 || m.block_size >= m.seqpe.max_position {
             bail!(
                 "block_size {} must be positive and below seqpe_max_position {}",
@@ -326,6 +340,53 @@ impl RunConfig for TextConfig {
 mod tests {
     use super::*;
     use seqpe_train::config::{apply_overrides, build};
+
+    /// Settings the GPT used to panic on while being built (`model.dropout=1.5`: exit 101 with a
+    /// backtrace) or to train into NaN with are refused by `validate`, naming the setting.
+    #[test]
+    fn settings_a_model_cannot_be_built_with_are_refused() {
+        for (set, want) in [
+            (
+                "model.dropout=1.5",
+                "model.dropout must be at least 0 and below 1, not 1.5",
+            ),
+            (
+                "model.attn_dropout=-0.5",
+                "model.attn_dropout must be at least 0",
+            ),
+            (
+                "model.d_model=0",
+                "model.d_model (0) must be a positive multiple",
+            ),
+            ("model.n_heads=0", "of model.n_heads (0)"),
+            (
+                "model.seqpe_heads=3",
+                "model.seqpe_d_model (64) must be a positive multiple of model.seqpe_heads (3)",
+            ),
+            ("model.seqpe_heads=0", "model.seqpe_heads (0)"),
+            ("model.seqpe_d_model=0", "model.seqpe_d_model (0)"),
+            (
+                "model.seqpe_layers=0",
+                "model.seqpe_layers must be at least 1",
+            ),
+            (
+                "model.seqpe_dropout=1",
+                "model.seqpe_dropout must be at least 0 and below 1",
+            ),
+            (
+                "model.seqpe_init_width=0",
+                "model.seqpe_init_width must be positive",
+            ),
+            (
+                "model.rope_base=0",
+                "model.rope_base must be a positive number, not 0",
+            ),
+            ("model.vocab_size=0", "model.vocab_size must be at least 1"),
+        ] {
+            let err = build::<TextConfig>("tiny", None, |_| {}, &[set.to_string()]).unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{set}: {err:#}");
+        }
+    }
 
     /// The reference's ratios, not its absolute numbers: trained range 20,000 and contrastive
     /// window 256 for a 512-token window (reference-notes 23).

@@ -22,8 +22,21 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerImpl};
 /// The separator between documents.
 pub const END_OF_TEXT: &str = "<|endoftext|>";
 
+/// The smallest vocabulary [`train_tokenizer`] trains: 256 bytes and [`END_OF_TEXT`].
+pub const MIN_BPE_VOCAB: usize = 257;
+
 /// Trains a byte-level BPE with `vocab_size` entries on the given documents.
+///
+/// A byte-level BPE holds at least its 256 bytes and the end-of-text token, so a `vocab_size`
+/// below [`MIN_BPE_VOCAB`] is refused (it used to give a 257-entry vocabulary without a word).
 pub fn train_tokenizer(docs: &[Document], vocab_size: usize) -> Result<Tokenizer> {
+    if vocab_size < MIN_BPE_VOCAB {
+        bail!(
+            "model.vocab_size {vocab_size} is below the {MIN_BPE_VOCAB} entries every byte-level \
+             BPE holds (256 bytes and {END_OF_TEXT}); set model.vocab_size to at least \
+             {MIN_BPE_VOCAB}, or give a tokenizer with --tokenizer"
+        );
+    }
     if docs.iter().all(|d| d.text.trim().is_empty()) {
         bail!("cannot train a tokenizer on an empty corpus");
     }

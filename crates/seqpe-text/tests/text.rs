@@ -31,6 +31,27 @@ fn tokenizer_trains_and_round_trips() {
     .is_err());
 }
 
+/// A vocabulary smaller than a byte-level BPE can be (`--set model.vocab_size=1`) is an error
+/// naming the setting; it used to train a 257-entry tokenizer and model without a word.
+#[test]
+fn a_vocabulary_below_the_byte_alphabet_is_refused() {
+    let docs = vec![Document {
+        name: "austen".into(),
+        text: AUSTEN.into(),
+    }];
+    for vocab in [0, 1, 256] {
+        let err = train_tokenizer(&docs, vocab).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("model.vocab_size {vocab}")) && err.contains("at least 257"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        train_tokenizer(&docs, 257).unwrap().get_vocab_size(true),
+        257
+    );
+}
+
 #[test]
 fn chunking_protocol_counts() {
     // 10 001 tokens at length 512: 19 full chunks + one of 272, 10 000 scored tokens

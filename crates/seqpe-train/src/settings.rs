@@ -60,6 +60,37 @@ impl TrainSettings {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             anyhow::bail!("train.lr must be a positive number, not {}", self.lr);
         }
+        // A setting outside its range trains into a non-finite loss a few steps later (a weight
+        // decay of -1e300 did at step 2, with advice about the learning rate): say which here.
+        let ranges: [(&str, f64, bool); 5] = [
+            (
+                "train.warmup_start_lr",
+                self.warmup_start_lr,
+                self.warmup_start_lr >= 0.0,
+            ),
+            ("train.final_lr", self.final_lr, self.final_lr >= 0.0),
+            (
+                "train.weight_decay",
+                self.weight_decay.into(),
+                self.weight_decay >= 0.0,
+            ),
+            ("train.grad_clip", self.grad_clip, self.grad_clip > 0.0),
+            (
+                "train.label_smoothing",
+                self.label_smoothing,
+                (0.0..1.0).contains(&self.label_smoothing),
+            ),
+        ];
+        for (name, value, in_range) in ranges {
+            if !(value.is_finite() && in_range) {
+                let range = match name {
+                    "train.grad_clip" => "a positive number",
+                    "train.label_smoothing" => "at least 0 and below 1",
+                    _ => "a number of at least 0",
+                };
+                anyhow::bail!("{name} must be {range}, not {value}");
+            }
+        }
         Ok(())
     }
 
@@ -83,4 +114,35 @@ impl TrainSettings {
             ..OptimSettings::clipped(self.weight_decay, self.grad_clip)
         }
     }
+}
+
+/// The checks every main model's settings share (the GPT, the ViT, the probes' models): a width
+/// its heads divide, dropouts that are probabilities, and the SeqPE encoder's own
+/// ([`SeqPeSettings::check`]); each error names its `model.` setting. Settings outside these
+/// used to panic while the model was built (`model.dropout=1.5`, `model.seqpe_heads=3`).
+pub fn check_model(
+    d_model: usize,
+    n_heads: usize,
+    dropouts: [(&str, f64); 2],
+    seqpe: &seqpe_core::position::SeqPeSettings,
+) -> anyhow::Result<()> {
+    if n_heads == 0 || d_model == 0 || !d_model.is_multiple_of(n_heads) {
+        anyhow::bail!(
+            "model.d_model ({d_model}) must be a positive multiple of model.n_heads ({n_heads})"
+        );
+    }
+    for (name, p) in dropouts {
+        if !(0.0..1.0).contains(&p) {
+            anyhow::bail!("{name} must be at least 0 and below 1, not {p}");
+        }
+    }
+    seqpe.check().map_err(anyhow::Error::msg)
+}
+
+/// A RoPE base must be a positive finite number (0 made every rotation infinite).
+pub fn check_rope_base(base: f64) -> anyhow::Result<()> {
+    if !(base.is_finite() && base > 0.0) {
+        anyhow::bail!("model.rope_base must be a positive number, not {base}");
+    }
+    Ok(())
 }

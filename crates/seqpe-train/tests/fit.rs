@@ -318,6 +318,34 @@ fn settings_that_would_panic_or_train_nothing_are_refused() {
             None,
             "larger than the 32 training examples",
         ),
+        (
+            // trained into a non-finite loss at step 2, blamed on the learning rate
+            "negative-decay",
+            TrainSettings {
+                weight_decay: -1.0,
+                ..settings(4, 2, 2)
+            },
+            None,
+            "train.weight_decay must be a number of at least 0, not -1",
+        ),
+        (
+            "no-clip",
+            TrainSettings {
+                grad_clip: 0.0,
+                ..settings(4, 2, 2)
+            },
+            None,
+            "train.grad_clip must be a positive number",
+        ),
+        (
+            "all-smoothing",
+            TrainSettings {
+                label_smoothing: 1.0,
+                ..settings(4, 2, 2)
+            },
+            None,
+            "train.label_smoothing must be at least 0 and below 1",
+        ),
     ] {
         let err = train(&tmp.path().join(name), &s, false, stop_after, None)
             .unwrap_err()

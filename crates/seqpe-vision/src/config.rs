@@ -92,6 +92,27 @@ impl ModelSettings {
             self.seqpe.max_position
         }
     }
+    /// Checks what building the ViT would otherwise panic on (widths, dropouts, the SeqPE
+    /// encoder's settings, the RoPE base), naming the setting; the vision config and the grid
+    /// probes call it from their `validate`.
+    pub fn check(&self) -> Result<()> {
+        seqpe_train::settings::check_model(
+            self.d_model,
+            self.n_heads,
+            [
+                ("model.dropout", self.dropout),
+                ("model.attn_dropout", self.attn_dropout),
+            ],
+            &self.seqpe,
+        )?;
+        if let Some(base) = self.rope_base {
+            seqpe_train::settings::check_rope_base(base)?;
+        }
+        if self.mlp_ratio == 0 || self.num_classes == 0 || self.channels == 0 {
+            bail!("model.mlp_ratio, model.num_classes and model.channels must be at least 1");
+        }
+        Ok(())
+    }
 
     /// The position-encoding configuration these settings describe.
     pub fn position_config(&self) -> PositionEncodingConfig {
@@ -418,13 +439,7 @@ impl RunConfig for VisionConfig {
                 m.patch
             );
         }
-        if m.n_heads == 0 || !m.d_model.is_multiple_of(m.n_heads) {
-            bail!(
-                "d_model {} is not divisible by n_heads {}",
-                m.d_model,
-                m.n_heads
-            );
-        }
+        m.check()?;
         if !(1..=2).contains(&m.dims) {
             bail!(
                 "dims must be 1 (flat patch index) or 2 (row, col), not {}",
@@ -493,6 +508,36 @@ mod tests {
 
     use super::*;
     use seqpe_train::config::apply_overrides;
+
+    /// Settings the ViT used to panic on while being built are refused, naming the setting.
+    #[test]
+    fn settings_a_model_cannot_be_built_with_are_refused() {
+        for (set, want) in [
+            (
+                "model.dropout=1.5",
+                "model.dropout must be at least 0 and below 1, not 1.5",
+            ),
+            ("model.seqpe_heads=0", "model.seqpe_heads (0)"),
+            (
+                "model.seqpe_layers=0",
+                "model.seqpe_layers must be at least 1",
+            ),
+            (
+                "model.rope_base=-1",
+                "model.rope_base must be a positive number, not -1",
+            ),
+            ("model.mlp_ratio=0", "model.mlp_ratio"),
+        ] {
+            let err = seqpe_train::config::build::<VisionConfig>(
+                "tiny",
+                None,
+                |_| {},
+                &[set.to_string()],
+            )
+            .unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{set}: {err:#}");
+        }
+    }
 
     #[test]
     fn presets_and_overrides() {

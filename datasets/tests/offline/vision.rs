@@ -160,6 +160,21 @@ fn image_folder_two_classes() {
     );
 }
 
+/// Images at the edge (issue 20): a 1-pixel image is a defined input, stretched to the set's size
+/// as any other; a 1×1 target size keeps one pixel per image.
+#[test]
+fn one_pixel_images_are_stretched_and_a_one_pixel_size_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    solid_png(&root.join("a/1.png"), 1, 1, [10, 20, 30]);
+    solid_png(&root.join("b/1.png"), 7, 5, [200, 100, 0]);
+    let set = load_image_folder(root, (4, 4), false).unwrap();
+    assert_eq!((set.len, set.height, set.width), (2, 4, 4));
+    assert!(set.image(0).chunks(3).all(|p| p == [10, 20, 30]));
+    let tiny = load_image_folder(root, (1, 1), false).unwrap();
+    assert_eq!(tiny.images, [10, 20, 30, 200, 100, 0]);
+}
+
 #[test]
 fn image_folder_errors() {
     let tmp = tempfile::tempdir().unwrap();

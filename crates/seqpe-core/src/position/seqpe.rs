@@ -183,6 +183,44 @@ fn one() -> f64 {
     1.0
 }
 
+impl SeqPeSettings {
+    /// Checks what building the encoder would otherwise panic on, or train into NaN with: a width
+    /// its heads do not divide, no layers, a dropout that is not a probability, a non-finite
+    /// scale. The error names the `model.seqpe_*` setting.
+    pub fn check(&self) -> Result<(), String> {
+        if self.heads == 0 || self.d_model == 0 || !self.d_model.is_multiple_of(self.heads) {
+            return Err(format!(
+                "model.seqpe_d_model ({}) must be a positive multiple of model.seqpe_heads ({})",
+                self.d_model, self.heads
+            ));
+        }
+        if self.layers == 0 {
+            return Err("model.seqpe_layers must be at least 1".into());
+        }
+        if self.max_position == 0 {
+            return Err("model.seqpe_max_position must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!(
+                "model.seqpe_dropout must be at least 0 and below 1, not {}",
+                self.dropout
+            ));
+        }
+        for (name, value) in [
+            ("model.seqpe_qk_bias", self.qk_bias),
+            ("model.seqpe_scalar_scale", self.scalar_scale),
+        ] {
+            if !value.is_finite() {
+                return Err(format!("{name} must be a finite number, not {value}"));
+            }
+        }
+        if self.init_width == Some(0) {
+            return Err("model.seqpe_init_width must be positive (or null)".into());
+        }
+        Ok(())
+    }
+}
+
 /// The reference GPT's trained range per window token: `pe_max_position` 20,000 for 512-token
 /// windows (`text_seqpe/runs/ours_gpt2_wt103.sh`).
 pub const TEXT_RANGE_PER_TOKEN: f64 = 20_000.0 / 512.0;
