@@ -253,15 +253,43 @@ pub fn load_reference_encoder<B: Backend>(
 ) -> Result<SeqPeEncoder<B>, ReferenceError> {
     let d = config.d_model;
     let l = config.dims * config.max_digits;
-    let mut enc = config.init::<B>(device);
-    enc.token_embed.weight = Param::from_tensor(file.weight(
+    let bad_config = |reason: String| ReferenceError::Config {
+        path: file.path.clone(),
+        reason,
+    };
+    // Checked before the encoder is built: a configuration it would panic on (width not divisible
+    // by its heads, found by the fuzzer), and sizes the file's own tensors do not back (a 40-byte
+    // header asking for a width of 10^9 must not allocate it).
+    if config.n_heads == 0 || d == 0 || !d.is_multiple_of(config.n_heads) {
+        return Err(bad_config(format!(
+            "d_model {d} must be a positive multiple of heads {}",
+            config.n_heads
+        )));
+    }
+    if config.dims == 0 || config.max_digits == 0 || config.n_layers == 0 || config.out_dim == 0 {
+        return Err(bad_config(
+            "dims, max_digits, layers and out_dim must be at least 1".into(),
+        ));
+    }
+    let token: Tensor<B, 2> = file.weight(
         "token_of_seqpe_embed.weight",
         [crate::digits::BASE, d],
         &[],
         device,
-    )?);
-    enc.slot_embed.weight =
-        Param::from_tensor(file.weight("pos_of_seqpe_embed.weight", [l, d], &[], device)?);
+    )?;
+    let slots: Tensor<B, 2> = file.weight("pos_of_seqpe_embed.weight", [l, d], &[], device)?;
+    let out: Tensor<B, 2> = file.weight("out_proj.weight", [config.out_dim, d], &[], device)?;
+    let last = format!("transformers.{}.layernorm_1.weight", config.n_layers - 1);
+    if !file.has(&last) {
+        return Err(ReferenceError::MissingKey {
+            path: file.path.clone(),
+            key: last,
+            what: "encoder".into(),
+        });
+    }
+    let mut enc = config.init::<B>(device);
+    enc.token_embed.weight = Param::from_tensor(token);
+    enc.slot_embed.weight = Param::from_tensor(slots);
     enc.cls = Param::from_tensor(file.weight("cls_token_embed", [d], &[&[1, 1, d]], device)?);
     if config.dims > 1 {
         enc.dim_embed = Some(Param::from_tensor(file.weight(
@@ -333,7 +361,6 @@ pub fn load_reference_encoder<B: Backend>(
         )?));
     }
     // nn.Linear stores [out, in]; a burn Linear is [in, out].
-    let out: Tensor<B, 2> = file.weight("out_proj.weight", [config.out_dim, d], &[], device)?;
     enc.out_proj.weight = Param::from_tensor(out.transpose());
     enc.out_proj.bias = Some(Param::from_tensor(file.weight(
         "out_proj.bias",

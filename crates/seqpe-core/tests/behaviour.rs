@@ -615,6 +615,36 @@ fn reference_import_names_the_offending_key() {
     assert!(err.contains("nope.safetensors"), "{err}");
 }
 
+/// Found by the `reference_weights` fuzz target (docs/reliability.md): a file whose `config`
+/// asks for 3 heads over a width of 8 made the encoder's constructor panic; now an error naming
+/// the file and the setting, before any model is built. A width the tensors do not back is refused
+/// by the token embedding's shape before anything of that width is allocated.
+#[test]
+fn reference_weights_of_an_impossible_configuration_are_an_error() {
+    let _rng = rng_lock();
+    use seqpe_core::reference::{load_reference_encoder, SafetensorsFile};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-found/reference-heads-not-dividing-width.safetensors");
+    let file = SafetensorsFile::open(&path).unwrap();
+    let config = file.reference_config().unwrap();
+    assert_eq!((config.d_model, config.heads), (8, 3));
+    let err = load_reference_encoder::<B>(&file, &config.encoder_config(), &DEV)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("reference-heads-not-dividing-width.safetensors")
+            && err.contains("d_model 8 must be a positive multiple of heads 3"),
+        "{err}"
+    );
+    let huge = SeqPeEncoderConfig::new(2, 2, 1 << 30, 8, 1);
+    let err = load_reference_encoder::<B>(&file, &huge, &DEV)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("token_of_seqpe_embed.weight"), "{err}");
+}
+
 #[test]
 fn small_encoder_shapes() {
     let _rng = rng_lock();

@@ -61,12 +61,19 @@ pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     if !path.is_file() {
         bail!("tokenizer file {} not found", path.display());
     }
-    Tokenizer::from_file(path).map_err(|e| {
+    let invalid = |why: String| {
         anyhow!(
-            "{} is not a valid tokenizer.json ({e}); give a file saved by the `tokenizers` library",
+            "{} is not a valid tokenizer.json ({why}); give a file saved by the `tokenizers` \
+             library",
             path.display()
         )
-    })
+    };
+    // `tokenizers` panics on some malformed files (a `decoder` entry that is not valid JSON of
+    // its kind: `expect("Helper")`, found by the fuzzer): quietly, so the error below is all the
+    // user sees
+    seqpe_train::panics::catch_quietly(|| Tokenizer::from_file(path))
+        .map_err(|panic| invalid(format!("the tokenizers library failed on it: {panic}")))?
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// One more than the largest token id of `tok` (added tokens included): the vocabulary a model

@@ -334,3 +334,20 @@ fn a_tokenizer_whose_ids_exceed_the_vocabulary_is_refused_or_fitted() {
     .expect("a tokenizer beyond the model's vocabulary");
     assert!(format!("{err:#}").contains("up to 70"), "{err:#}");
 }
+
+/// Found by the `tokenizer` fuzz target (docs/reliability.md): a `decoder` entry the
+/// `tokenizers` library cannot read made it panic (`expect("Helper")`) instead of returning an
+/// error; the load is now an error naming the file.
+#[test]
+fn a_tokenizer_file_the_library_panics_on_is_an_error() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-found/tokenizer-decoder-panic.json");
+    let err = seqpe_text::data::load_tokenizer(&path)
+        .err()
+        .expect("the file is malformed")
+        .to_string();
+    assert!(
+        err.contains("tokenizer-decoder-panic.json is not a valid tokenizer.json"),
+        "{err}"
+    );
+}

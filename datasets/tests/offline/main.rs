@@ -5,6 +5,7 @@
 mod fetch;
 mod rdata;
 mod real;
+mod seeds;
 mod text;
 mod vision;
 

@@ -8,7 +8,7 @@ use seqpe_datasets::DataError;
 
 use crate::{gzip, write};
 
-fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+pub fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
     let mut b = 0x0000_0803u32.to_be_bytes().to_vec();
     for d in [n, rows, cols] {
         b.extend_from_slice(&d.to_be_bytes());
@@ -17,7 +17,7 @@ fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
     b
 }
 
-fn idx_labels(labels: &[u8]) -> Vec<u8> {
+pub fn idx_labels(labels: &[u8]) -> Vec<u8> {
     let mut b = 0x0000_0801u32.to_be_bytes().to_vec();
     b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
     b.extend_from_slice(labels);
@@ -118,7 +118,7 @@ fn fashion_mnist_from_cache_folder() {
     assert_eq!(test.class_counts()[8], 1);
 }
 
-fn solid_png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
+pub fn solid_png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     image::RgbImage::from_pixel(w, h, image::Rgb(rgb))
         .save(path)
