@@ -10,6 +10,7 @@ use seqpe_datasets::cache::DataDir;
 use seqpe_text::eval::CorpusSource;
 use seqpe_train::config::{build, RunConfig};
 use seqpe_train::parallel::{DataParallel, DeviceList, Nodes};
+use seqpe_train::Precision;
 
 /// What every train command takes: which configuration, where the run lives, how it starts and
 /// stops.
@@ -34,6 +35,9 @@ pub struct RunArgs {
     /// Stop after this step with a checkpoint (the run stays resumable with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// The arithmetic of the training steps (`train.precision`; default: the preset's, f32).
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// Data-parallel training on this machine's devices: a count (`2`: devices 0 and 1) or a
     /// list (`cuda:0,cuda:1`). Each device takes an equal part of every global batch; gradients
     /// are averaged with burn-collective. On the CPU (Flex) the peers share the one CPU device.
@@ -61,8 +65,15 @@ impl RunArgs {
     pub fn session(
         &self,
         run: &seqpe_train::RunDir,
-        flags: Vec<seqpe_train::config::GivenFlag>,
+        mut flags: Vec<seqpe_train::config::GivenFlag>,
     ) -> seqpe_train::Session {
+        flags.extend(self.precision.map(|p| {
+            seqpe_train::config::GivenFlag::new(
+                "--precision",
+                "train.precision",
+                &Precision::from(p),
+            )
+        }));
         seqpe_train::Session {
             run: run.clone(),
             resume: self.resume,
@@ -89,7 +100,18 @@ impl RunArgs {
     /// The configuration of a fresh run: preset → `--config` → `flags` (only the typed options
     /// that were given) → `--set`.
     pub fn config<C: RunConfig>(&self, flags: impl FnOnce(&mut C)) -> Result<C> {
-        build(&self.preset, self.config.as_deref(), flags, &self.overrides)
+        let with_precision = |cfg: &mut C| {
+            flags(cfg);
+            if let Some(p) = self.precision {
+                cfg.train_mut().precision = p.into();
+            }
+        };
+        build(
+            &self.preset,
+            self.config.as_deref(),
+            with_precision,
+            &self.overrides,
+        )
     }
 
     /// `--run`, or `default` under `runs/`.
@@ -97,6 +119,30 @@ impl RunArgs {
         self.run
             .clone()
             .unwrap_or_else(|| Path::new("runs").join(default))
+    }
+}
+
+/// `--precision`: the arithmetic of the training steps ([`Precision`]).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// f32 throughout (the default).
+    F32,
+    /// bf16 compute on a bf16 copy of the f32 weights (PyTorch's bf16 autocast).
+    Bf16,
+    /// f16 compute: refused (it needs loss scaling, which seqpe does not have).
+    F16,
+    /// TF32 matmul staging: refused (Burn 0.21 has no switch for it).
+    Tf32,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::Tf32 => Precision::Tf32,
+        }
     }
 }
 

@@ -201,6 +201,7 @@ fn probe_train(dims: usize, steps: usize, lr: f64) -> TrainSettings {
         eval_every: 500,
         valid_limit: 0,
         checkpoint_every: 500,
+        precision: seqpe_train::Precision::F32,
         regularizer: probe_regularizer(dims),
     }
 }

@@ -105,6 +105,7 @@ impl QaConfig {
             eval_every: 100,
             valid_limit: 0,
             checkpoint_every: 100,
+            precision: seqpe_train::Precision::F32,
             regularizer: RegularizerSettings {
                 contrastive_batch: 8,
                 contrastive_candidates: 16,

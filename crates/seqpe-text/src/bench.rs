@@ -70,6 +70,7 @@ pub fn training_throughput<B: AutodiffBackend>(
             b,
             batch,
             1e-4,
+            cfg.train.precision,
             device,
         )?;
         model = next;

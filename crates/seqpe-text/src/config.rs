@@ -171,6 +171,7 @@ impl TextConfig {
             eval_every: 200,
             valid_limit: 64,
             checkpoint_every: 100,
+            precision: seqpe_train::Precision::F32,
             regularizer: RegularizerSettings::reference(1),
         };
         let model = ModelSettings {

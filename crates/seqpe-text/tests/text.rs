@@ -87,6 +87,69 @@ fn tiny_model_overfits_a_real_passage() {
     }
 }
 
+/// `train.precision = bf16` (issue 22): a tiny SeqPE GPT and an APE one trained with bf16 compute
+/// on f32 master weights reduce their loss as the f32 runs do (the SeqPE encoder and its
+/// regularizers compute in bf16 too); the saved weights stay f32, and a run continues in f32 where
+/// bf16 left it off only if asked (`--resume` keeps the saved precision). f16 and tf32 are refused.
+#[test]
+fn bf16_compute_trains_and_keeps_f32_weights() {
+    let tmp = temp_dir();
+    let dir = tmp.path().to_path_buf();
+    let corpus = write_corpus(&dir);
+    for pe in [PeKind::SeqPe, PeKind::Learned] {
+        let run = dir.join(format!("bf16-{pe}"));
+        let mut cfg = tiny_config(pe, 120);
+        cfg.train.checkpoint_every = 1000;
+        cfg.model.dropout = 0.0;
+        cfg.train.warmup_steps = 10;
+        cfg.train.precision = seqpe_train::Precision::Bf16;
+        let summary = train::<AD>(cfg, &options(&run, &corpus), &DEV).unwrap();
+        let losses = logged_losses(&run);
+        let (first, last) = (losses[0].1, summary.final_loss);
+        println!("{pe} bf16: loss {first:.3} -> {last:.3}");
+        assert!(
+            last.is_finite() && last < first * 0.7,
+            "{pe}: {first} -> {last}"
+        );
+        let saved: seqpe_text::config::TextConfig =
+            seqpe_train::config::load(&seqpe_train::RunDir::new(&run)).unwrap();
+        assert_eq!(saved.train.precision, seqpe_train::Precision::Bf16);
+        // the weights are f32 (the master weights), so an f32 evaluation loads them as they are
+        let (_, model) = seqpe_text::eval::load_run::<burn::backend::Flex>(
+            &seqpe_train::RunDir::new(&run),
+            &DEV,
+        )
+        .unwrap();
+        struct Dtypes(Vec<burn::tensor::DType>);
+        impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for Dtypes {
+            fn visit_float<const D: usize>(
+                &mut self,
+                param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+            ) {
+                self.0.push(param.val().dtype());
+            }
+        }
+        let mut dtypes = Dtypes(Vec::new());
+        burn::module::Module::visit(&model, &mut dtypes);
+        let dtypes = dtypes.0;
+        assert!(
+            !dtypes.is_empty() && dtypes.iter().all(|d| *d == burn::tensor::DType::F32),
+            "{dtypes:?}"
+        );
+    }
+    for (precision, want) in [
+        (seqpe_train::Precision::F16, "needs loss scaling"),
+        (seqpe_train::Precision::Tf32, "CUDA matmul mode"),
+    ] {
+        let mut cfg = tiny_config(PeKind::Learned, 2);
+        cfg.train.precision = precision;
+        let err = train::<AD>(cfg, &options(&dir.join("refused"), &corpus), &DEV)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{err}");
+    }
+}
+
 /// The language-model loss alone (no regularizer) reaches the SeqPE path: the shared q/k
 /// projection and the encoder get gradients. With the reference init (q/k bias 0) the
 /// `attn_scalar` term `p_q·p_k` is bilinear in two small vectors, so the q/k weights' gradient is

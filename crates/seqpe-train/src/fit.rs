@@ -372,6 +372,7 @@ fn run_step<B: AutodiffBackend, T: Task<B>>(
         batch,
         local_batch,
         lr,
+        settings.precision,
         device,
         peer,
     )

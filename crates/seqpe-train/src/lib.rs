@@ -66,5 +66,5 @@ pub use fit::{fit, FitOptions, FitSummary};
 pub use parallel::DataParallel;
 pub use run::RunDir;
 pub use session::Session;
-pub use settings::TrainSettings;
+pub use settings::{Precision, TrainSettings};
 pub use task::{Goal, Metric, PositionedModel, Task};

@@ -45,6 +45,72 @@ pub struct TrainSettings {
     /// other encodings).
     #[serde(flatten)]
     pub regularizer: RegularizerSettings,
+    /// The arithmetic of each step ([`Precision`]): `f32` (the default) or `bf16` compute on f32
+    /// master weights.
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+/// The floating-point format a training step computes in (`train.precision`, `--precision`).
+/// Parameters, optimizer state and checkpoints stay f32 whatever it is (the master weights).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 throughout: the default, and bit for bit what runs computed before the setting
+    /// existed.
+    #[default]
+    F32,
+    /// Mixed precision as PyTorch's bf16 autocast and the reference's bf16 runs: each step
+    /// computes the forward pass (the SeqPE encoder and its regularizers included) on a bf16 copy
+    /// of the f32 parameters, its losses are cast back to f32, and the gradients reach the f32
+    /// parameters through the cast. bf16 keeps f32's range, so no loss scaling is needed.
+    Bf16,
+    /// f16 compute: refused. Its range underflows small gradients unless the loss is scaled, and
+    /// seqpe has no loss scaling; use `bf16`.
+    F16,
+    /// TF32 matmul staging (a CUDA mode): refused. Burn 0.21 offers no switch for it (its CUDA
+    /// matmul stages f32 operands as TF32 already, docs/backends.md), and CPUs have no TF32.
+    Tf32,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+            Precision::Tf32 => "tf32",
+        }
+    }
+
+    /// The dtype a step computes in when it is not f32.
+    pub fn compute_dtype(self) -> Option<burn::tensor::DType> {
+        match self {
+            Precision::Bf16 => Some(burn::tensor::DType::BF16),
+            Precision::F32 | Precision::F16 | Precision::Tf32 => None,
+        }
+    }
+
+    /// Refuses the formats seqpe cannot train in, saying why and what to use.
+    pub fn check(self) -> anyhow::Result<()> {
+        match self {
+            Precision::F32 | Precision::Bf16 => Ok(()),
+            Precision::F16 => anyhow::bail!(
+                "train.precision f16 needs loss scaling (f16 underflows small gradients), which \
+                 seqpe does not have; use bf16, which keeps f32's range"
+            ),
+            Precision::Tf32 => anyhow::bail!(
+                "train.precision tf32 is a CUDA matmul mode Burn 0.21 has no switch for (its CUDA \
+                 matmul already stages f32 operands as TF32: docs/backends.md); use f32 or bf16"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl TrainSettings {
@@ -57,6 +123,7 @@ impl TrainSettings {
         if self.batch_size == 0 {
             anyhow::bail!("train.batch_size must be at least 1");
         }
+        self.precision.check()?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             anyhow::bail!("train.lr must be a positive number, not {}", self.lr);
         }

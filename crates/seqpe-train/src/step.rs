@@ -5,17 +5,17 @@
 //! the all-reduce, and the grouped AdamW update ([`optimizer_for`]).
 
 use anyhow::{bail, Result};
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::{DType, ElementConversion, Tensor};
 use seqpe_core::training::RegularizedStep;
 use seqpe_core::{training_context, PositionContext, SeqPeRegularizer, Shard};
 
 use crate::optim::{param_ids, GradNorms, GroupedAdamW, ParamGroups};
 use crate::parallel::Peer;
 use crate::sampler::EpochSampler;
-use crate::settings::TrainSettings;
+use crate::settings::{Precision, TrainSettings};
 use crate::task::{PositionedModel, Task};
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
@@ -69,6 +69,7 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
     batch: T::Batch,
     batch_size: usize,
     lr: f64,
+    precision: Precision,
     device: &B::Device,
 ) -> Result<(T::Model, StepStats)> {
     peer_step(
@@ -79,9 +80,43 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
         batch,
         batch_size,
         lr,
+        precision,
         device,
         None,
     )
+}
+
+/// The copy of `model` a step computes with at `dtype`: every float parameter cast (the cast is
+/// part of the autodiff graph, so the gradients reach the f32 parameters, the master weights).
+fn cast_params<B: Backend, M: Module<B>>(model: &M, dtype: DType) -> M {
+    struct Cast(DType);
+    impl<B: Backend> ModuleMapper<B> for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, tensor, mapper) = param.consume();
+            Param::from_mapped_value(id, tensor.cast(self.0), mapper)
+        }
+    }
+    model.clone().map(&mut Cast(dtype))
+}
+
+/// `model` with every lazy parameter initialized (Burn initializes on first use; a cast copy of
+/// an uninitialized model would initialize its own values, which no gradient reaches).
+fn initialize<B: Backend, M: Module<B>>(model: M) -> M {
+    struct Touch;
+    impl<B: Backend> ModuleMapper<B> for Touch {}
+    if initialized(&model) {
+        model
+    } else {
+        model.map(&mut Touch)
+    }
+}
+
+/// A loss of the step's compute dtype as f32 (unchanged, no cast in the graph, at f32).
+fn to_f32<B: Backend>(loss: Tensor<B, 1>, precision: Precision) -> Tensor<B, 1> {
+    match precision.compute_dtype() {
+        Some(_) => loss.cast(DType::F32),
+        None => loss,
+    }
 }
 
 /// The position context of a step of `batch_size` examples (the encoding's training-time side,
@@ -180,27 +215,40 @@ pub(crate) fn materialize<B: AutodiffBackend, T: Task<B>>(
 #[allow(clippy::too_many_arguments)]
 pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
     task: &T,
-    model: T::Model,
+    model_in: T::Model,
     optim: &mut GroupedAdamW<B, T::Model>,
     regularizer: Option<&mut SeqPeRegularizer>,
     batch: T::Batch,
     batch_size: usize,
     lr: f64,
+    precision: Precision,
     device: &B::Device,
     peer: Option<&Peer>,
 ) -> Result<(T::Model, StepStats)> {
-    let (context, reg) = step_context(task, &model, regularizer, batch_size, device, peer)?;
-    let task_loss = task.loss(&model, batch, &context);
+    let (model, low);
+    let compute = match precision.compute_dtype() {
+        None => {
+            model = model_in;
+            &model
+        }
+        Some(dtype) => {
+            model = initialize(model_in);
+            low = cast_params(&model, dtype);
+            &low
+        }
+    };
+    let (context, reg) = step_context(task, compute, regularizer, batch_size, device, peer)?;
+    let task_loss = to_f32(task.loss(compute, batch, &context), precision);
     let total = match &reg {
-        Some(r) => task_loss.clone() + r.loss.clone(),
+        Some(r) => task_loss.clone() + to_f32(r.loss.clone(), precision),
         None => task_loss.clone(),
     };
     let mut loss = scalar(task_loss);
     let (mut contrastive, mut distill, mut ranking_acc, shifted) = match &reg {
         Some(r) => (
-            Some(scalar(r.contrastive.clone())),
-            r.distill.clone().map(scalar),
-            Some(scalar(r.ranking_accuracy.clone())),
+            Some(scalar(to_f32(r.contrastive.clone(), precision))),
+            r.distill.clone().map(|d| scalar(to_f32(d, precision))),
+            Some(scalar(to_f32(r.ranking_accuracy.clone(), precision))),
             r.shifted,
         ),
         None => (None, None, None, false),

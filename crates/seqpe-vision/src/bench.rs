@@ -132,6 +132,7 @@ fn bench_one<B: AutodiffBackend>(
             batch,
             b,
             1e-4,
+            cfg.train.precision,
             device,
         )?;
         model = next;

@@ -291,6 +291,7 @@ impl VisionConfig {
             eval_every: 100,
             valid_limit: 0,
             checkpoint_every: 100,
+            precision: seqpe_train::Precision::F32,
             regularizer: RegularizerSettings {
                 contrastive_batch: 16,
                 contrastive_candidates: 32,

@@ -229,6 +229,7 @@ fn train_on_fixed_images(pe: PeKind, set: &ImageSet, steps: usize) -> (f64, f64,
             batch,
             set.len,
             lr,
+            seqpe_train::Precision::F32,
             &DEV,
         )
         .unwrap();

@@ -188,6 +188,7 @@ pub fn settings(steps: usize, eval_every: usize, checkpoint_every: usize) -> Tra
         eval_every,
         valid_limit: 0,
         checkpoint_every,
+        precision: seqpe_train::Precision::F32,
         regularizer: RegularizerSettings {
             contrastive_batch: 4,
             contrastive_candidates: 8,
