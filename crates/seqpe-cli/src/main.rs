@@ -83,7 +83,8 @@ enum Command {
     TrainQa(qa_cmd::TrainArgs),
     /// Exact match and answer perplexity of a QA run at 1×–16× its fine-tuning length.
     EvalQa(qa_cmd::EvalArgs),
-    /// Fine-tune every encoding's text run on QA, evaluate, write docs/results/qa.md and a plot.
+    /// Fine-tune every encoding's text run on a QA task (`--task passkey`, the default, writes
+    /// docs/results/qa.md; `--task cloze` writes docs/results/qa-cloze.md), evaluate, plot.
     ReportQa(seqpe_cli::report_qa::ReportArgs),
     /// Continue a prompt greedily with a text or QA run (key/value cache).
     Generate(qa_cmd::GenerateArgs),

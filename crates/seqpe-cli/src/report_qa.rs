@@ -1,16 +1,17 @@
-//! `report-qa`: every encoding's pre-trained text run (one per seed) fine-tuned on the QA task
-//! and evaluated at 1×–16× the fine-tuning length, through the one report runner
-//! ([`crate::report::run_plan`]); written as `docs/results/qa.md` with a plot of EM against
-//! length.
+//! `report-qa`: every encoding's pre-trained text run (one per seed) fine-tuned on a built-in QA
+//! task (`--task passkey`, the default, or `cloze`) and evaluated at 1×–16× the fine-tuning
+//! length, through the one report runner ([`crate::report::run_plan`]); written as
+//! `docs/results/qa.md` (passkey: EM per length and by depth) or `docs/results/qa-cloze.md`, with a
+//! plot of EM against length.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use seqpe_core::PeKind;
-use seqpe_qa::config::QaConfig;
+use seqpe_qa::config::{BuiltInTask, QaConfig};
 use seqpe_qa::eval::{evaluate_run, LengthScore, QaEvalReport};
 use seqpe_qa::task::{train as train_qa, QaTrainOptions};
 use seqpe_train::config::apply_overrides;
@@ -26,11 +27,41 @@ use crate::report::{
 };
 use crate::text_cmd::command_line;
 
+/// The built-in task a QA report fine-tunes on (`qa.task`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QaTask {
+    /// Passkey retrieval: a 5-digit number stated once at a drawn depth, asked for at the end
+    /// (`docs/results/qa.md`, the page's lead task).
+    Passkey,
+    /// The cloze task: a blanked word of a real sentence (`docs/results/qa-cloze.md`).
+    Cloze,
+}
+
+impl QaTask {
+    fn built_in(self) -> BuiltInTask {
+        match self {
+            QaTask::Passkey => BuiltInTask::Passkey,
+            QaTask::Cloze => BuiltInTask::Cloze,
+        }
+    }
+
+    /// The page and plot names: the passkey page is `qa.md`.
+    fn page(self) -> (&'static str, &'static str) {
+        match self {
+            QaTask::Passkey => ("qa.md", "qa_em.png"),
+            QaTask::Cloze => ("qa-cloze.md", "qa-cloze_em.png"),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
     /// The QA preset every fine-tune uses.
     #[arg(long, default_value = "small")]
     pub preset: String,
+    /// The built-in task to fine-tune and evaluate on.
+    #[arg(long, value_enum, default_value = "passkey")]
+    pub task: QaTask,
     #[command(flatten)]
     pub pes: crate::args::TextPes,
     /// The preset of the pre-trained text runs (from `report-text`).
@@ -79,6 +110,7 @@ impl<B: AutodiffBackend> Experiment<B> for QaExperiment<'_> {
             );
         }
         let mut cfg = QaConfig::preset(&self.args.preset)?;
+        cfg.qa.task = self.args.task.built_in();
         cfg.from = from.clone();
         apply_overrides(&mut cfg, &self.args.common.overrides)?;
         let (text_cfg, _) = seqpe_qa::task::text_run(&from)?;
@@ -87,7 +119,11 @@ impl<B: AutodiffBackend> Experiment<B> for QaExperiment<'_> {
     }
 
     fn folder(&self, pe: &PeKind) -> String {
-        format!("qa-{}-{pe}", self.args.preset)
+        match self.args.task {
+            // the cloze runs keep the folders they had before the passkey task existed
+            QaTask::Cloze => format!("qa-{}-{pe}", self.args.preset),
+            QaTask::Passkey => format!("qa-{}-passkey-{pe}", self.args.preset),
+        }
     }
 
     fn ignored_keys(&self) -> Vec<String> {
@@ -133,7 +169,7 @@ impl<B: AutodiffBackend> Experiment<B> for QaExperiment<'_> {
 }
 
 /// Fine-tunes every encoding's pre-trained text run (per seed), evaluates it at every length and
-/// writes `docs/results/qa.md` with a plot of EM against length.
+/// writes the task's page (`qa.md` for passkey, `qa-cloze.md`) with a plot of EM against length.
 pub fn report<B: AutodiffBackend>(
     args: ReportArgs,
     device: &B::Device,
@@ -199,7 +235,8 @@ fn against_baselines(results: &[QaResult]) -> String {
     )
 }
 
-/// Writes `<out>/qa.md` and `<out>/qa_em.png`.
+/// Writes the task's page and plot: `<out>/qa.md` and `qa_em.png` for passkey, `qa-cloze.md` and
+/// `qa-cloze_em.png` for the cloze task.
 pub fn write_report(
     results: &[QaResult],
     args: &ReportArgs,
@@ -212,6 +249,7 @@ pub fn write_report(
         bail!("no results to report");
     };
     let cfg: QaConfig = RunDir::new(&first.run).read_config()?;
+    let (page_name, plot_name) = args.task.page();
     let keys: Vec<usize> = factors(results).into_iter().map(|p| p.0).collect();
     let series = spread_series(
         results,
@@ -221,8 +259,11 @@ pub fn write_report(
         |e, k| at(e, k).map(|s| s.lenient_em),
     );
     line_chart(
-        &args.common.out.join("qa_em.png"),
-        "QA exact match (lenient) vs prompt length",
+        &args.common.out.join(plot_name),
+        match args.task {
+            QaTask::Passkey => "Passkey retrieval: exact match vs prompt length",
+            QaTask::Cloze => "QA exact match (lenient) vs prompt length",
+        },
         "prompt length (tokens)",
         "lenient EM (%)",
         &series,
@@ -336,13 +377,10 @@ pub fn write_report(
     let q = &cfg.qa;
     let t = &cfg.train;
     let md = format!(
-        "# Long-context QA: exact match beyond the fine-tuning length\n\n\
+        "# {title}: exact match beyond the fine-tuning length\n\n\
          Generated by `{command}` on {date} ({machine}; backend `{backend}`; this invocation: \
          {wall:.0} s, finished runs and evaluations reused).{seeds}\n\n\
-         **Task.** {data}. A question is a real sentence of the gold passage with one content \
-         word or name blanked (`Fill in the blank: …`); the answer is that word. The gold passage \
-         sits at a random depth among passages of *other* documents of the same split \
-         (train / valid / test documents never overlap), filled up to the prompt length. Prompt \
+         {lead}**Task.** {data}. {task_text} Prompt \
          format (question last): `<context>\\n\\nQuestion: <question>\\nAnswer:`, target \
          `\" <answer>\"` + end-of-text.\n\n\
          **Fine-tuning.** Each encoding's `report-text --preset {tp}` run (pre-trained on \
@@ -362,16 +400,48 @@ pub fn write_report(
          end-of-text or newline; SeqPE `attn_scalar` term against cached keys: `{scalar:?}`). \
          Lenient EM (the reference's): a gold answer, lower-cased and trimmed, is a substring of \
          the output; strict EM: the output's first line equals it.\n\n\
-         ## Lenient EM (%, test)\n\n{lenient}\n![EM vs length](qa_em.png)\n\n\
+         ## Lenient EM (%, test)\n\n{lenient}\n![EM vs length]({plot_name})\n\n{depths}\
          ## Strict EM (%, test)\n\n{strict}\n\
          ## Answer perplexity (test, teacher-forced answer + end-of-text)\n\n{ppl}\n{against}\
-         ## What guessing scores (lenient EM %, same test items)\n\n{baselines}\n{verdict}\
+         {guessing}\
          ## Runs\n\n{runs}\n\
          Examples ({first_pe}):\n\n{samples}\n\
          ## Reproduce\n\n```sh\ncargo xtask report-text --preset {tp}   # the pre-trained runs\n{command}\n```\n",
         date = today(),
         machine = machine(),
         seeds = seeds_sentence(seeds_of(results)),
+        title = match args.task {
+            QaTask::Passkey => "Passkey retrieval (long-context QA)",
+            QaTask::Cloze => "Long-context QA (cloze)",
+        },
+        lead = match args.task {
+            QaTask::Passkey => passkey_lead(results, &keys),
+            QaTask::Cloze => String::new(),
+        },
+        task_text = match args.task {
+            QaTask::Passkey => {
+                "The context is the test documents' own text; the sentence `The pass key is \
+                 NNNNN. Remember it.` is inserted once at the drawn depth (no other 5-digit \
+                 number occurs in the filler), and the question asks `What is the pass key?`; the \
+                 answer is the number. Guessing a 5-digit number scores about 0.001 %."
+            }
+            QaTask::Cloze => {
+                "A question is a real sentence of the gold passage with one content word or name \
+                 blanked (`Fill in the blank: …`); the answer is that word. The gold passage sits \
+                 at a random depth among passages of *other* documents of the same split \
+                 (train / valid / test documents never overlap), filled up to the prompt length."
+            }
+        },
+        depths = match args.task {
+            QaTask::Passkey => depth_table(results, &keys),
+            QaTask::Cloze => String::new(),
+        },
+        guessing = match args.task {
+            QaTask::Passkey => String::new(),
+            QaTask::Cloze => format!(
+                "## What guessing scores (lenient EM %, same test items)\n\n{baselines}\n{verdict}"
+            ),
+        },
         data = seqpe_qa::task::describe_data(&cfg),
         tp = args.text_preset,
         pre = cfg.model.block_size,
@@ -397,7 +467,87 @@ pub fn write_report(
         scalar = first.eval.cached_scalar,
         first_pe = first.method,
     );
-    let path = args.common.out.join("qa.md");
+    let path = args.common.out.join(page_name);
     std::fs::write(&path, md)?;
     Ok(path)
+}
+
+/// The passkey page's first lines: each encoding's mean EM (± sd over seeds) at the fine-tuning
+/// length and at the longest, and which encodings learned the task (≥ 90 % at 1×).
+fn passkey_lead(results: &[QaResult], keys: &[usize]) -> String {
+    let (Some(&first), Some(&last)) = (keys.first(), keys.last()) else {
+        return String::new();
+    };
+    let rows = spread_rows(results, &[first, last], |e, k| {
+        at(e, k).map(|s| s.lenient_em)
+    });
+    let mut learned = Vec::new();
+    let parts: Vec<String> = rows
+        .iter()
+        .map(|(pe, cells)| {
+            let show = |c: &Option<crate::report::Spread>| c.map_or("-".into(), |s| s.show(1));
+            if cells[0].is_some_and(|c| c.mean >= 90.0) {
+                learned.push(pe.to_string());
+            }
+            format!("{pe} {} → {}", show(&cells[0]), show(&cells[1]))
+        })
+        .collect();
+    let learned = if learned.is_empty() {
+        "No encoding reaches 90 % at the fine-tuning length: at this budget the task is not \
+         learned, so the longer lengths say nothing about extrapolation."
+            .to_string()
+    } else {
+        format!(
+            "At the fine-tuning length the task is learned (≥ 90 %) by {}.",
+            learned.join(", ")
+        )
+    };
+    format!(
+        "**What the numbers show.** Passkey EM (%, mean ± sd over seeds) at {first}× → {last}× the \
+         fine-tuning length: {}. {learned} A difference smaller than the spread over seeds is a \
+         tie.\n\n",
+        parts.join("; ")
+    )
+}
+
+/// Passkey EM by the depth of the number (tenths of the context) at each length, mean over
+/// seeds: where in a long context each encoding still finds it.
+fn depth_table(results: &[QaResult], keys: &[usize]) -> String {
+    let deciles = results
+        .iter()
+        .flat_map(|r| r.eval.results.iter().map(|s| s.by_depth.len()))
+        .max()
+        .unwrap_or(0);
+    if deciles == 0 {
+        return String::new();
+    }
+    let mut header = vec!["PE".to_string(), "length".to_string()];
+    header.extend(
+        (0..deciles).map(|d| format!("{}–{} %", d * 100 / deciles, (d + 1) * 100 / deciles)),
+    );
+    let mut rows = Vec::new();
+    for pe in crate::report::methods_of(results) {
+        for &k in keys {
+            let runs: Vec<&LengthScore> = results
+                .iter()
+                .filter(|r| r.method == pe)
+                .filter_map(|r| at(&r.eval, k))
+                .filter(|s| s.by_depth.len() == deciles)
+                .collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let mut row = vec![pe.to_string(), format!("{k}×")];
+            row.extend((0..deciles).map(|d| {
+                let mean = runs.iter().map(|s| s.by_depth[d]).sum::<f64>() / runs.len() as f64;
+                format!("{mean:.0}")
+            }));
+            rows.push(row);
+        }
+    }
+    format!(
+        "### By depth of the number (lenient EM %, mean over seeds; 0 % = the start of the \
+         context)\n\n{}\n",
+        markdown_table(&header, &rows)
+    )
 }

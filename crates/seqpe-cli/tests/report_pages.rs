@@ -294,19 +294,23 @@ fn the_vision_page_is_unchanged() {
     assert!(pngs.iter().all(|p| p.is_file()), "{pngs:?}");
 }
 
-#[test]
-fn the_qa_page_is_unchanged() {
+/// The QA page of `task` rendered from made-up finished runs (three encodings, one seed), with
+/// the passkey task's EM by depth; returns the page's path and its text.
+fn qa_page(tmp: &Path, task: seqpe_cli::report_qa::QaTask) -> (PathBuf, String) {
+    use seqpe_cli::report_qa::QaTask;
     use seqpe_qa::eval::{LengthScore, QaEvalReport, Sample};
-    let tmp = tempfile::tempdir().unwrap();
     let pes = [PeKind::SeqPe, PeKind::Learned, PeKind::Alibi];
     let results: Vec<seqpe_cli::report_qa::QaResult> = pes
         .iter()
         .enumerate()
         .map(|(k, &pe)| {
-            let run = run_folder(tmp.path(), &format!("qa-small-{pe}"), false, None);
+            let run = run_folder(tmp, &format!("qa-small-{pe}"), false, None);
             let mut cfg = seqpe_qa::config::QaConfig::preset("small").unwrap();
             cfg.model.pe = pe;
             cfg.from = PathBuf::from(format!("runs/report-text-small-{pe}"));
+            if task == QaTask::Passkey {
+                cfg.qa.task = seqpe_qa::config::BuiltInTask::Passkey;
+            }
             seqpe_train::checkpoint::write_json(&run.join("config.json"), &cfg).unwrap();
             let length = cfg.qa.length;
             let results = [1usize, 2, 4]
@@ -319,10 +323,15 @@ fn the_qa_page_is_unchanged() {
                     lenient_em: 2.0 + k as f64 - f as f64 * 0.5,
                     strict_em: 1.0 + k as f64 * 0.5,
                     answer_ppl: 60.0 + 3.0 * k as f64 + f as f64,
-                    baseline_frequent_answer: Some(1.5),
-                    baseline_context_word: Some(2.5),
+                    baseline_frequent_answer: (task == QaTask::Cloze).then_some(1.5),
+                    baseline_context_word: (task == QaTask::Cloze).then_some(2.5),
                     seconds: 4.0,
-                    by_depth: vec![],
+                    by_depth: match task {
+                        QaTask::Cloze => vec![],
+                        QaTask::Passkey => (0..10)
+                            .map(|d| (90.0 - 10.0 * (f - 1) as f64 - d as f64 + k as f64).max(0.0))
+                            .collect(),
+                    },
                 })
                 .collect();
             seqpe_cli::report_qa::QaResult {
@@ -335,7 +344,10 @@ fn the_qa_page_is_unchanged() {
                     pe,
                     length,
                     cached_scalar: Default::default(),
-                    data: "cloze".into(),
+                    data: match task {
+                        QaTask::Cloze => "cloze".into(),
+                        QaTask::Passkey => "passkey".into(),
+                    },
                     results,
                     samples: vec![Sample {
                         factor: 1,
@@ -349,15 +361,16 @@ fn the_qa_page_is_unchanged() {
             }
         })
         .collect();
-    let out = tmp.path().join("out");
+    let out = tmp.join("out");
     let args = seqpe_cli::report_qa::ReportArgs {
         preset: "small".into(),
+        task,
         pes: seqpe_cli::args::TextPes { list: vec![] },
         text_preset: "small".into(),
         limit: 0,
         common: seqpe_cli::args::ReportRuns {
             overrides: vec![],
-            runs: tmp.path().to_path_buf(),
+            runs: tmp.to_path_buf(),
             out: out.clone(),
             retrain: false,
             finished_only: false,
@@ -371,8 +384,28 @@ fn the_qa_page_is_unchanged() {
     let path =
         seqpe_cli::report_qa::write_report(&results, &args, "cargo xtask report-qa", "flex", 17.0)
             .unwrap();
-    let page = std::fs::read_to_string(path).unwrap();
-    check("qa.md", &normalised(&page, tmp.path()));
+    let page = std::fs::read_to_string(&path).unwrap();
+    (path, normalised(&page, tmp))
+}
+
+#[test]
+fn the_qa_page_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, page) = qa_page(tmp.path(), seqpe_cli::report_qa::QaTask::Cloze);
+    assert!(path.ends_with("out/qa-cloze.md"), "{}", path.display());
+    check("qa-cloze.md", &page);
+}
+
+/// The passkey page (`qa.md`, the QA page's lead task): what the numbers show first, EM by depth,
+/// no guessing table.
+#[test]
+fn the_passkey_page_leads_with_what_the_numbers_show() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, page) = qa_page(tmp.path(), seqpe_cli::report_qa::QaTask::Passkey);
+    assert!(path.ends_with("out/qa.md"), "{}", path.display());
+    assert!(tmp.path().join("out/qa_em.png").is_file());
+    assert!(!page.contains("What guessing scores"));
+    check("qa-passkey.md", &page);
 }
 
 #[test]
