@@ -5,15 +5,17 @@
 # In order of priority, each step under its own time limit so that one slow or hung step cannot
 # take the others with it:
 #   1. parity on CUDA (check-reference at the GPU tolerance, 1e-3);
-#   2. bench text on CUDA against PyTorch on the same GPU, interleaved (one-run ratio);
-#   3. bench vision (tiny, vit-s) on CUDA against PyTorch on the same GPU;
+#   2. bench text on CUDA against PyTorch on the same GPU, interleaved (one-run ratio), at each
+#      precision of PRECISIONS (f32, and bf16: ours `--precision bf16`, PyTorch's bf16 autocast);
+#   3. bench vision (tiny, vit-s) on CUDA against PyTorch on the same GPU, at each precision;
 #   4. the same parity and benchmarks on wgpu (Vulkan), ours only;
 #   5. if DIR/data/text exists, a short real training run (train-text, preset small) on CUDA.
 # Writes OUT/results.jsonl (one JSON object per step) and OUT/*.log / OUT/*.json. Needs no network.
 # Settings (environment): PYTHON (python3, with a CUDA build of torch), REPEATS (3, text),
 # VISION_REPEATS (1), STEP_LIMIT (seconds per step, 300), SECONDS_LEFT (the whole script's
 # budget: each step is cut to what is left of it, and skipped under 15 s; default 3600),
-# BACKENDS ("cuda wgpu").
+# BACKENDS ("cuda wgpu"; "flex" for a dry run of the kit on a CPU machine, `cargo xtask gpu-kit
+# DIR --cpu`: the CUDA steps run there against PyTorch on the CPU), PRECISIONS ("f32 bf16").
 set -uo pipefail
 kit=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$kit/gpu-results}
@@ -26,6 +28,7 @@ limit=${STEP_LIMIT:-300}
 vision_repeats=${VISION_REPEATS:-1}
 deadline=$(($(date +%s) + ${SECONDS_LEFT:-3600}))
 backends=${BACKENDS:-cuda wgpu}
+precisions=${PRECISIONS:-f32 bf16}
 
 # record STEP BACKEND EXIT SECONDS FILE: one line of results.jsonl
 record() {
@@ -66,13 +69,19 @@ for b in $backends; do
 	fi
 	run check-reference "$b" "check-$b.log" \
 		"$exe" --backend "$b" check-reference --gpu-tolerance fixtures/*.safetensors
-	if [ "$b" = cuda ]; then
-		run "bench text vs pytorch" "$b" "bench-text-$b.log" \
-			"$exe" --backend "$b" bench text --preset bench --pes ape,seqpe --steps 20 --warmup 3 \
-			--against-pytorch --python "$python" --repeats "$repeats" --json "$out/bench-text-$b.json"
-		run "bench vision vs pytorch" "$b" "bench-vision-$b.log" \
-			"$exe" --backend "$b" bench vision --presets tiny,vit-s --pes ape,seqpe,rope2d --steps 10 \
-			--against-pytorch --python "$python" --repeats "$vision_repeats" --json "$out/bench-vision-$b.json"
+	if [ "$b" = cuda ] || [ "$b" = flex ]; then
+		for p in $precisions; do
+			run "bench text vs pytorch ($p)" "$b" "bench-text-$b-$p.log" \
+				"$exe" --backend "$b" bench text --preset bench --pes ape,seqpe --steps 20 --warmup 3 \
+				--precision "$p" --against-pytorch --python "$python" --repeats "$repeats" \
+				--json "$out/bench-text-$b-$p.json"
+		done
+		for p in $precisions; do
+			run "bench vision vs pytorch ($p)" "$b" "bench-vision-$b-$p.log" \
+				"$exe" --backend "$b" bench vision --presets tiny,vit-s --pes ape,seqpe,rope2d --steps 10 \
+				--precision "$p" --against-pytorch --python "$python" --repeats "$vision_repeats" \
+				--json "$out/bench-vision-$b-$p.json"
+		done
 	else
 		run "bench text" "$b" "bench-text-$b.log" \
 			"$exe" --backend "$b" bench text --preset bench --pes ape,seqpe --steps 20 --warmup 3 \

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_common import (Block, SeqPeEncoder, add_run_args, add_seqpe_args, clipped_step,
+from pytorch_common import (autocast, Block, SeqPeEncoder, add_run_args, add_seqpe_args, clipped_step,
                             finish_seqpe_args, init_normal, seqpe_pass, seqpe_fields, split_params,
                             timed_steps, timing_fields)
 
@@ -143,23 +143,24 @@ def main():
     def step(tokens):
         x, y = tokens[:, :-1], tokens[:, 1:]
         extra = {}
-        if a.pe == "seqpe":
-            sampled = (t.to(dev) for t in sample_regulariser_positions(a, gen))
-            table, ct, kd = seqpe_pass(model.seqpe, main_pos, *sampled, a.kd_chunks)
-            logits = model(x, table)
-            lm = F.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
-            loss = lm + a.ct_weight * ct + a.kd_weight * kd
-            extra = {"ct": ct.item(), "kd": kd.item()}
-        else:
-            logits = model(x)
-            lm = F.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
-            loss = lm
+        with autocast(a, dev):
+            if a.pe == "seqpe":
+                sampled = (t.to(dev) for t in sample_regulariser_positions(a, gen))
+                table, ct, kd = seqpe_pass(model.seqpe, main_pos, *sampled, a.kd_chunks)
+                logits = model(x, table)
+                lm = F.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
+                loss = lm + a.ct_weight * ct + a.kd_weight * kd
+                extra = {"ct": ct.item(), "kd": kd.item()}
+            else:
+                logits = model(x)
+                lm = F.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
+                loss = lm
         clipped_step(opt, loss, model_params, enc_params, a.clip)
         return lm.item(), extra
 
     times, (lm, extra) = timed_steps(step, batch, a.warmup, a.steps)
     result = {
-        "bench": "pytorch_text", "pe": a.pe, "device": a.device, "threads": a.threads,
+        "bench": "pytorch_text", "pe": a.pe, "device": a.device, "threads": a.threads, "precision": a.precision,
         "torch": torch.__version__, **timing_fields(times, a.batch * a.seq, "tokens"),
         "steps": a.steps, "warmup": a.warmup, "batch": a.batch, "seq": a.seq, "vocab": a.vocab,
         "d_model": a.d_model, "layers": a.layers, "heads": a.heads, "params": n_params,

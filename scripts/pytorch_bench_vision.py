@@ -56,7 +56,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_common import (Block, SeqPeEncoder, add_run_args, add_seqpe_args, clipped_step,
+from pytorch_common import (autocast, Block, SeqPeEncoder, add_run_args, add_seqpe_args, clipped_step,
                             finish_seqpe_args, init_normal, seqpe_pass, seqpe_fields, split_params,
                             timed_steps, timing_fields)
 
@@ -199,21 +199,22 @@ def main():
 
     def step(x, y):
         extra = {}
-        if a.pe == "seqpe":
-            sampled = (t.to(dev) for t in sample_regulariser_positions(a, side, gen))
-            table, ct, kd = seqpe_pass(model.seqpe, main_pos, *sampled, a.kd_chunks)
-            ce = F.cross_entropy(model(x, table), y)
-            loss = ce + a.ct_weight * ct + a.kd_weight * kd
-            extra = {"ct": ct.item(), "kd": kd.item()}
-        else:
-            ce = F.cross_entropy(model(x), y)
-            loss = ce
+        with autocast(a, dev):
+            if a.pe == "seqpe":
+                sampled = (t.to(dev) for t in sample_regulariser_positions(a, side, gen))
+                table, ct, kd = seqpe_pass(model.seqpe, main_pos, *sampled, a.kd_chunks)
+                ce = F.cross_entropy(model(x, table), y)
+                loss = ce + a.ct_weight * ct + a.kd_weight * kd
+                extra = {"ct": ct.item(), "kd": kd.item()}
+            else:
+                ce = F.cross_entropy(model(x), y)
+                loss = ce
         clipped_step(opt, loss, model_params, enc_params, a.clip)
         return ce.item(), extra
 
     times, (ce, extra) = timed_steps(step, batch, a.warmup, a.steps)
     result = {
-        "bench": "pytorch_vision", "pe": a.pe, "device": a.device, "threads": a.threads, "torch": torch.__version__,
+        "bench": "pytorch_vision", "pe": a.pe, "device": a.device, "threads": a.threads, "precision": a.precision, "torch": torch.__version__,
         **timing_fields(times, a.batch, "images"),
         "steps": a.steps, "warmup": a.warmup, "batch": a.batch, "image_size": a.image_size,
         "patch": a.patch, "channels": a.channels, "classes": a.classes, "tokens": n_main + 1,

@@ -151,6 +151,12 @@ def seqpe_pass(encoder, main_pos, pivots, cands, labels, idx, student, kd_chunks
     return table, ct, kd
 
 
+def autocast(a, dev):
+    """The forward pass's precision context: bf16 autocast for `--precision bf16`, else nothing."""
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                          enabled=a.precision == "bf16")
+
+
 def clipped_step(opt, loss, model_params, enc_params, clip):
     """Backward, clip the model and the SeqPE encoder separately, optimiser step."""
     opt.zero_grad(set_to_none=True)
@@ -170,6 +176,9 @@ def split_params(model):
 
 def add_run_args(ap):
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: the forward pass under torch.autocast(bfloat16), f32 weights and "
+                         "optimizer (seqpe's `train.precision = bf16`)")
     ap.add_argument("--steps", type=int, default=30, help="timed steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=0)

@@ -28,12 +28,14 @@ Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for th
   bench text|vision         training throughput per position encoding
 
 Other:
-  gpu-kit [DIR] [--with-data]
+  gpu-kit [DIR] [--with-data] [--cpu]
                             build release seqpe binaries for cuda and wgpu (no GPU needed) and a
                             script that checks parity and benchmarks on a GPU machine (default
                             DIR: target/gpu-kit, also packed as DIR.tar.gz; carry either to the
                             GPU machine and run DIR/run.sh). --with-data adds the fetched text
-                            corpora (./data/text) for a short real training run there
+                            corpora (./data/text) for a short real training run there. --cpu
+                            builds the flex binary instead, for a dry run of the kit on this
+                            machine: BACKENDS=flex STEP_LIMIT=60 bash DIR/run.sh
   check-backends            cargo check the wgpu and cuda feature sets (what CI does)
   wgpu-smoke                run the opt-in wgpu smoke test (needs a Vulkan driver)
 ";
@@ -82,12 +84,17 @@ fn main() -> ExitCode {
         }
         "gpu-kit" => {
             let with_data = args.iter().any(|a| a == "--with-data");
+            let backends: &[&str] = if args.iter().any(|a| a == "--cpu") {
+                &["flex"]
+            } else {
+                &["cuda", "wgpu"]
+            };
             let dir = args[1..]
                 .iter()
                 .find(|a| !a.starts_with("--"))
                 .map(PathBuf::from)
                 .unwrap_or_else(|| target_dir().join("gpu-kit"));
-            return gpu_kit(&dir, with_data);
+            return gpu_kit(&dir, with_data, backends);
         }
         "wgpu-smoke" => {
             let mut cmd = cargo();
@@ -228,7 +235,7 @@ const GPU_RUN: &str = include_str!("../../scripts/gpu_run.sh");
 /// `cargo xtask gpu-kit [DIR] [--with-data]`: release binaries for cuda and wgpu, the parity
 /// fixtures, the PyTorch scripts and `run.sh` (optionally the text corpora), stripped, and the
 /// folder packed as `DIR.tar.gz` to stay small enough to carry.
-fn gpu_kit(dir: &std::path::Path, with_data: bool) -> ExitCode {
+fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[&str]) -> ExitCode {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Err(e) = std::fs::create_dir_all(dir.join("fixtures"))
         .and_then(|()| std::fs::create_dir_all(dir.join("scripts")))
@@ -236,7 +243,7 @@ fn gpu_kit(dir: &std::path::Path, with_data: bool) -> ExitCode {
         eprintln!("xtask: cannot create {}: {e}", dir.display());
         return ExitCode::from(2);
     }
-    for backend in ["cuda", "wgpu"] {
+    for &backend in backends {
         eprintln!("xtask: building the release seqpe binary with `{backend}` (no GPU needed)");
         let mut build = cargo();
         build.args([

@@ -291,6 +291,10 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[arg(long = "set")]
     pub overrides: Vec<String>,
+    /// The arithmetic of the timed steps (`train.precision`); against PyTorch, its script runs at
+    /// the same precision (bf16: `torch.autocast`).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::args::PrecisionArg,
     /// Write the rows as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -304,11 +308,13 @@ pub fn bench<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let mut cfg = TextConfig::preset(&args.preset)?;
+    cfg.train.precision = args.precision.into();
     apply_overrides(&mut cfg, &args.overrides)?;
+    cfg.train.precision.check()?;
     let m = &cfg.model;
     println!(
         "bench text: preset {} (vocab {}, d {}, {} layers, {} heads, seq {}, batch {}, dropout \
-         {}/{}), backend {backend}, {} timed steps after {} warm-up",
+         {}/{}), backend {backend}, precision {}, {} timed steps after {} warm-up",
         cfg.preset,
         m.vocab_size,
         m.d_model,
@@ -318,6 +324,7 @@ pub fn bench<B: AutodiffBackend>(
         cfg.train.batch_size,
         m.dropout,
         m.attn_dropout,
+        cfg.train.precision,
         args.steps,
         args.warmup
     );
@@ -343,6 +350,7 @@ pub fn bench<B: AutodiffBackend>(
                 format!("--clip={}", cfg.train.grad_clip),
                 format!("--steps={}", args.steps),
                 format!("--warmup={}", args.warmup),
+                format!("--precision={}", cfg.train.precision),
             ];
             if pe == PeKind::SeqPe {
                 a.extend(crate::pytorch::seqpe_script_args(&m.seqpe, r));
@@ -357,7 +365,8 @@ pub fn bench<B: AutodiffBackend>(
         };
         let mut rows =
             crate::pytorch::compare(&args.pytorch, &script, backend, &pes, ours, script_args)?;
-        rows.iter_mut().for_each(|r| r.config = cfg.preset.clone());
+        rows.iter_mut()
+            .for_each(|r| r.config = format!("{} {}", cfg.preset, cfg.train.precision));
         if let Some(json) = &args.json {
             seqpe_train::checkpoint::write_json(json, &rows)?;
         }

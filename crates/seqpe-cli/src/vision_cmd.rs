@@ -304,6 +304,10 @@ pub struct BenchArgs {
     /// Overrides applied to every configuration, e.g. --set model.seqpe_d_model=32
     #[arg(long = "set")]
     pub overrides: Vec<String>,
+    /// The arithmetic of the timed steps (`train.precision`); against PyTorch, its script runs at
+    /// the same precision (bf16: `torch.autocast`).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::args::PrecisionArg,
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -318,10 +322,17 @@ pub fn bench<B: AutodiffBackend>(
     backend: &str,
 ) -> Result<bool> {
     let pes: Vec<PeKind> = args.pes.kinds();
+    // `--precision` is the first override, so a `--set train.precision=…` after it wins
+    let precision = seqpe_train::Precision::from(args.precision);
+    let mut overrides = vec![format!("train.precision=\"{precision}\"")];
+    overrides.extend(args.overrides.iter().cloned());
     if args.pytorch.against_pytorch {
         let mut all = Vec::new();
         for preset in &args.presets {
-            let cfg = VisionConfig::preset(preset)?;
+            // the configuration both sides time: the preset with the same overrides
+            let mut cfg = VisionConfig::preset(preset)?;
+            apply_overrides(&mut cfg, &overrides)?;
+            cfg.train.precision.check()?;
             let (m, r) = (&cfg.model, &cfg.train.regularizer);
             let batch = args.batch.unwrap_or(if preset == "vit-s" { 8 } else { 64 });
             println!(
@@ -334,7 +345,7 @@ pub fn bench<B: AutodiffBackend>(
                     &[pe],
                     args.steps,
                     Some(batch),
-                    &args.overrides,
+                    &overrides,
                     device,
                     backend,
                 )?;
@@ -353,6 +364,7 @@ pub fn bench<B: AutodiffBackend>(
                     format!("--batch={batch}"),
                     format!("--steps={}", args.steps),
                     "--warmup=1".into(),
+                    format!("--precision={}", cfg.train.precision),
                 ];
                 a.extend(crate::pytorch::seqpe_script_args(&m.seqpe, r));
                 a
@@ -364,7 +376,8 @@ pub fn bench<B: AutodiffBackend>(
             };
             let mut rows =
                 crate::pytorch::compare(&args.pytorch, &script, backend, &pes, ours, script_args)?;
-            rows.iter_mut().for_each(|r| r.config = preset.clone());
+            rows.iter_mut()
+                .for_each(|r| r.config = format!("{preset} {}", cfg.train.precision));
             all.extend(rows);
         }
         if let Some(json) = &args.json {
@@ -377,7 +390,7 @@ pub fn bench<B: AutodiffBackend>(
         &pes,
         args.steps,
         args.batch,
-        &args.overrides,
+        &overrides,
         device,
         backend,
     )?;

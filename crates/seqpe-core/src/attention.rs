@@ -57,6 +57,33 @@ pub enum LayerPosition<B: Backend> {
     Bias { bias: Tensor<B, 4> },
 }
 
+impl<B: Backend> LayerPosition<B> {
+    /// Every tensor of the context in `dtype` ([`crate::PositionContext::cast`]).
+    pub fn cast(self, dtype: burn::tensor::DType) -> Self {
+        match self {
+            LayerPosition::None => LayerPosition::None,
+            LayerPosition::Rotary { cos, sin } => LayerPosition::Rotary {
+                cos: cos.cast(dtype),
+                sin: sin.cast(dtype),
+            },
+            LayerPosition::Multiply { q, k } => LayerPosition::Multiply {
+                q: q.cast(dtype),
+                k: k.cast(dtype),
+            },
+            LayerPosition::ScalarProduct { q, k } => LayerPosition::ScalarProduct {
+                q: q.cast(dtype),
+                k: k.cast(dtype),
+            },
+            LayerPosition::LinearBias { slopes } => LayerPosition::LinearBias {
+                slopes: slopes.cast(dtype),
+            },
+            LayerPosition::Bias { bias } => LayerPosition::Bias {
+                bias: bias.cast(dtype),
+            },
+        }
+    }
+}
+
 /// Extra logits added after scaling.
 #[derive(Debug, Clone, Copy)]
 pub enum ScoreBias<'a, B: Backend> {
@@ -201,7 +228,12 @@ pub fn scaled_dot_product<B: Backend>(
             let kpos = Tensor::<B, 1, Int>::arange(0..klen as i64, &device).reshape([1, klen]);
             let distance = qpos.sub(kpos); // [len, klen]
             if let Some(slopes) = linear {
-                let d = distance.clone().float().reshape([1, 1, len, klen]);
+                // in the slopes' dtype (bf16 in a mixed-precision step; a no-op at f32)
+                let d = distance
+                    .clone()
+                    .float()
+                    .cast(slopes.dtype())
+                    .reshape([1, 1, len, klen]);
                 scores = scores + d.mul(slopes.clone().neg());
             }
             if causal {

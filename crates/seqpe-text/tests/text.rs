@@ -150,6 +150,19 @@ fn bf16_compute_trains_and_keeps_f32_weights() {
     }
 }
 
+/// A bf16 step runs for every text encoding: the tables the parameter-free encodings build
+/// (sinusoidal, RoPE, ALiBi distances) follow the step's dtype (they were f32 and Flex refused the
+/// mixed operation).
+#[test]
+fn a_bf16_step_runs_for_every_text_encoding() {
+    let mut cfg = tiny_config(PeKind::SeqPe, 1);
+    cfg.train.precision = seqpe_train::Precision::Bf16;
+    for pe in seqpe_text::config::TEXT_PES {
+        let row = seqpe_text::bench::training_throughput::<AD>(&cfg, pe, 0, 1, &DEV).unwrap();
+        assert!(row.tokens_per_second > 0.0, "{pe}");
+    }
+}
+
 /// The language-model loss alone (no regularizer) reaches the SeqPE path: the shared q/k
 /// projection and the encoder get gradients. With the reference init (q/k bias 0) the
 /// `attn_scalar` term `p_q·p_k` is bilinear in two small vectors, so the q/k weights' gradient is

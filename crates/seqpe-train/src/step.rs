@@ -238,6 +238,10 @@ pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
         }
     };
     let (context, reg) = step_context(task, compute, regularizer, batch_size, device, peer)?;
+    let context = match precision.compute_dtype() {
+        Some(dtype) => context.cast(dtype),
+        None => context,
+    };
     let task_loss = to_f32(task.loss(compute, batch, &context), precision);
     let total = match &reg {
         Some(r) => task_loss.clone() + to_f32(r.loss.clone(), precision),

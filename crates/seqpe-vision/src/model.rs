@@ -74,7 +74,9 @@ impl<B: Backend> Vit<B> {
         let patches = images
             .reshape([b, c, gh, p, gw, p])
             .permute([0, 2, 4, 1, 3, 5])
-            .reshape([b, gh * gw, c * p * p]);
+            .reshape([b, gh * gw, c * p * p])
+            // in the weights' dtype (bf16 in a mixed-precision step; a no-op at f32)
+            .cast(self.patch_embed.weight.val().dtype());
         self.patch_embed.forward(patches)
     }
 

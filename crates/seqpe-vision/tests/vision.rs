@@ -500,3 +500,21 @@ fn patch_embedding_uses_the_conv2d_default_init() {
         "{mean_abs} vs {bound}"
     );
 }
+
+/// A bf16 step (`train.precision = bf16`) runs for every vision encoding: the image patches, the
+/// RoPE-Mixed coordinates and the parameter-free tables follow the step's dtype.
+#[test]
+fn a_bf16_step_runs_for_every_vision_encoding() {
+    let rows = seqpe_vision::bench::run::<AD>(
+        &["tiny".to_string()],
+        &seqpe_vision::config::VISION_PES,
+        1,
+        Some(4),
+        &["train.precision=\"bf16\"".to_string()],
+        &DEV,
+        "flex",
+    )
+    .unwrap();
+    assert_eq!(rows.len(), seqpe_vision::config::VISION_PES.len());
+    assert!(rows.iter().all(|r| r.train_images_per_s > 0.0));
+}

@@ -263,6 +263,21 @@ impl<B: Backend> PositionContext<B> {
             None => x,
         }
     }
+
+    /// Every tensor of the context in `dtype` (a mixed-precision step computes in bf16, and the
+    /// tables the parameter-free encodings build are f32).
+    pub fn cast(self, dtype: burn::tensor::DType) -> Self {
+        let layers = match self.layers {
+            LayerPositions::Shared(p) => LayerPositions::Shared(p.cast(dtype)),
+            LayerPositions::PerLayer(v) => {
+                LayerPositions::PerLayer(v.into_iter().map(|p| p.cast(dtype)).collect())
+            }
+        };
+        Self {
+            input: self.input.map(|t| t.cast(dtype)),
+            layers,
+        }
+    }
 }
 
 /// Repeats the group axis (dim 0) so that batch row `b` uses group `b mod K`.

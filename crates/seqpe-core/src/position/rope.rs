@@ -182,7 +182,9 @@ impl<B: Backend> RopeMixed<B> {
                 coords.extend((0..dims).map(|a| (start[a] + p[a]) as f32));
             }
         }
+        // in the frequencies' dtype (bf16 in a mixed-precision step; a no-op at f32)
         let pos = Tensor::<B, 4>::from_data(TensorData::new(coords, [g, 1, t, dims]), device)
+            .cast(self.freqs.val().dtype())
             .expand([g, heads, t, dims]);
         let per_layer = (0..layers)
             .map(|l| {
