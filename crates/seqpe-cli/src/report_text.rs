@@ -105,6 +105,7 @@ impl<B: AutodiffBackend> Experiment<B> for TextExperiment<'_> {
             &self.lengths,
             seqpe_datasets::EvalSplit::Test,
             &self.plan.corpus,
+            seqpe_train::Precision::F32,
             device,
         )
     }

@@ -102,6 +102,10 @@ pub struct EvalArgs {
     /// evaluation overwrites another).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
+    /// cast, the log-softmax in f32); a bf16 evaluation's default file ends in `-bf16`.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::args::PrecisionArg,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -114,15 +118,27 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         args.lengths.clone()
     };
     let source = args.corpus.source();
-    let report = evaluate_run::<B>(&args.run, &lengths, args.split.into(), &source, device)?;
+    let precision = seqpe_train::Precision::from(args.precision);
+    let report = evaluate_run::<B>(
+        &args.run,
+        &lengths,
+        args.split.into(),
+        &source,
+        precision,
+        device,
+    )?;
     print!("{}", report.table());
     let json = args.json.clone().unwrap_or_else(|| {
-        args.run.join(eval_file_name(
+        let name = eval_file_name(
             &source.label(),
             args.split.into(),
             &lengths,
             cfg.model.block_size,
-        ))
+        );
+        match precision {
+            seqpe_train::Precision::F32 => args.run.join(name),
+            p => args.run.join(name.replace(".json", &format!("-{p}.json"))),
+        }
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());

@@ -140,6 +140,7 @@ fn text_results(tmp: &Path) -> Vec<seqpe_cli::report_text::MethodResult> {
                     train_length: 128,
                     results,
                     pe_tables_built: 4,
+                    precision: Default::default(),
                 },
                 eval_seconds: 12.0,
                 reused: pe != PeKind::None,

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, PeKind, PeTableCache, PositionGrid};
 use seqpe_datasets::cache::DataDir;
 use seqpe_datasets::text::TextSplits;
 use seqpe_datasets::EvalSplit;
 use seqpe_train::run::RunDir;
+use seqpe_train::Precision;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TextConfig;
@@ -109,6 +110,7 @@ pub fn score_chunks<B: Backend>(
         None => None,
     };
     let options = AttentionOptions { query_chunk: 512 };
+    let dtype = model.token_embed.weight.val().dtype();
     let mut i = 0;
     while i < chunks.len() {
         let len = chunks[i].len;
@@ -136,10 +138,15 @@ pub fn score_chunks<B: Backend>(
         }
         let grid = PositionGrid::sequence(len);
         let table = full_table.as_ref().map(|t| t.clone().narrow(0, 0, len));
-        let ctx = model.positions.context(&grid, b, table, device)?;
+        // in the weights' dtype (bf16 for `--precision bf16`; a no-op at f32)
+        let ctx = model
+            .positions
+            .context(&grid, b, table, device)?
+            .cast(dtype);
         let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [b, len]), device);
         let labels = Tensor::<B, 2, Int>::from_data(TensorData::new(labels, [b, len]), device);
-        let logits = model.forward_with(inputs, &ctx, options);
+        // the log-softmax in f32, as autocast does
+        let logits = model.forward_with(inputs, &ctx, options).cast(DType::F32);
         let logp = log_softmax(logits, 2);
         let picked = logp.gather(2, labels.unsqueeze_dim::<3>(2));
         let nll: f64 = picked.sum().neg().into_scalar().elem();
@@ -197,6 +204,9 @@ pub struct EvalReport {
     pub train_length: usize,
     pub results: Vec<LengthResult>,
     pub pe_tables_built: usize,
+    /// The arithmetic of the forward passes (reports before the setting existed: f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl EvalReport {
@@ -246,13 +256,17 @@ pub fn eval_file_name(corpus: &str, split: EvalSplit, lengths: &[usize], block: 
 }
 
 /// Evaluates a run at each length on a split.
+/// Scores the run's best model on `split` at each of `lengths`, its weights cast to
+/// `precision` (f32: as saved; bf16: the forward pass in bf16, the log-softmax in f32).
 pub fn evaluate_run<B: Backend>(
     run_path: &Path,
     lengths: &[usize],
     split: EvalSplit,
     corpus: &CorpusSource,
+    precision: Precision,
     device: &B::Device,
 ) -> Result<EvalReport> {
+    precision.check()?;
     if lengths.is_empty() || lengths.contains(&0) {
         anyhow::bail!(
             "evaluation lengths must be positive token counts (got {lengths:?}); e.g. --lengths \
@@ -261,6 +275,7 @@ pub fn evaluate_run<B: Backend>(
     }
     let run = RunDir::new(run_path);
     let (cfg, model) = load_run::<B>(&run, device)?;
+    let model = precision.cast_model(model);
     let tokenizer = load_tokenizer_for(&run.file("tokenizer.json"), cfg.model.vocab_size)?;
     let splits = load_splits(corpus)?;
     let docs = match split {
@@ -301,5 +316,6 @@ pub fn evaluate_run<B: Backend>(
         train_length: cfg.model.block_size,
         results,
         pe_tables_built: cache.builds(),
+        precision,
     })
 }

@@ -257,6 +257,7 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
         &[16, 64, 512],
         seqpe_datasets::EvalSplit::Test,
         &CorpusSource::Dir(corpus.clone()),
+        seqpe_train::Precision::F32,
         &DEV,
     )
     .unwrap();
@@ -274,6 +275,29 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
         .results
         .iter()
         .all(|r| r.words > 0 && r.words < r.tokens));
+    // `eval-text --precision bf16`: the same chunks scored with bf16 weights and forward pass, the
+    // log-softmax in f32; perplexities within 3 % of f32's
+    let bf16 = evaluate_run::<Flex>(
+        &run,
+        &[16, 64, 512],
+        seqpe_datasets::EvalSplit::Test,
+        &CorpusSource::Dir(corpus.clone()),
+        seqpe_train::Precision::Bf16,
+        &DEV,
+    )
+    .unwrap();
+    assert_eq!(bf16.precision, seqpe_train::Precision::Bf16);
+    for (a, b) in report.results.iter().zip(&bf16.results) {
+        assert_eq!(a.tokens, b.tokens);
+        let rel = (b.token_ppl / a.token_ppl - 1.0).abs();
+        assert!(
+            rel < 0.03,
+            "length {}: f32 {} bf16 {}",
+            a.length,
+            a.token_ppl,
+            b.token_ppl
+        );
+    }
 }
 
 #[test]
@@ -330,6 +354,7 @@ fn a_zero_evaluation_length_is_an_error_not_a_panic() {
         &[128, 0],
         seqpe_datasets::EvalSplit::Test,
         &seqpe_text::eval::CorpusSource::Dir("no-such-corpus".into()),
+        seqpe_train::Precision::F32,
         &Default::default(),
     )
     .unwrap_err()
@@ -404,6 +429,7 @@ fn a_tokenizer_whose_ids_exceed_the_vocabulary_is_refused_or_fitted() {
         &[16],
         seqpe_datasets::EvalSplit::Test,
         &CorpusSource::Dir(corpus.clone()),
+        seqpe_train::Precision::F32,
         &DEV,
     )
     .err()

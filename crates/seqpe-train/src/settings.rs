@@ -91,16 +91,38 @@ impl Precision {
         }
     }
 
+    /// `model` with every float parameter cast to this precision's compute dtype (itself at f32).
+    /// Inside an autodiff graph the cast is differentiable, so gradients reach the f32 originals.
+    pub fn cast_model<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
+        self,
+        model: M,
+    ) -> M {
+        struct Cast(burn::tensor::DType);
+        impl<B: burn::tensor::backend::Backend> burn::module::ModuleMapper<B> for Cast {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: burn::module::Param<burn::tensor::Tensor<B, D>>,
+            ) -> burn::module::Param<burn::tensor::Tensor<B, D>> {
+                let (id, tensor, mapper) = param.consume();
+                burn::module::Param::from_mapped_value(id, tensor.cast(self.0), mapper)
+            }
+        }
+        match self.compute_dtype() {
+            Some(dtype) => model.map(&mut Cast(dtype)),
+            None => model,
+        }
+    }
+
     /// Refuses the formats seqpe cannot train in, saying why and what to use.
     pub fn check(self) -> anyhow::Result<()> {
         match self {
             Precision::F32 | Precision::Bf16 => Ok(()),
             Precision::F16 => anyhow::bail!(
-                "train.precision f16 needs loss scaling (f16 underflows small gradients), which \
+                "precision f16 needs loss scaling (f16 underflows small gradients), which \
                  seqpe does not have; use bf16, which keeps f32's range"
             ),
             Precision::Tf32 => anyhow::bail!(
-                "train.precision tf32 is a CUDA matmul mode Burn 0.21 has no switch for (its CUDA \
+                "precision tf32 is a CUDA matmul mode Burn 0.21 has no switch for (its CUDA \
                  matmul already stages f32 operands as TF32: docs/backends.md); use f32 or bf16"
             ),
         }

@@ -86,19 +86,6 @@ pub fn train_step<B: AutodiffBackend, T: Task<B>>(
     )
 }
 
-/// The copy of `model` a step computes with at `dtype`: every float parameter cast (the cast is
-/// part of the autodiff graph, so the gradients reach the f32 parameters, the master weights).
-fn cast_params<B: Backend, M: Module<B>>(model: &M, dtype: DType) -> M {
-    struct Cast(DType);
-    impl<B: Backend> ModuleMapper<B> for Cast {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, tensor, mapper) = param.consume();
-            Param::from_mapped_value(id, tensor.cast(self.0), mapper)
-        }
-    }
-    model.clone().map(&mut Cast(dtype))
-}
-
 /// `model` with every lazy parameter initialized (Burn initializes on first use; a cast copy of
 /// an uninitialized model would initialize its own values, which no gradient reaches).
 fn initialize<B: Backend, M: Module<B>>(model: M) -> M {
@@ -231,9 +218,10 @@ pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
             model = model_in;
             &model
         }
-        Some(dtype) => {
+        Some(_) => {
             model = initialize(model_in);
-            low = cast_params(&model, dtype);
+            // the cast copy the step computes with (the gradients reach `model` through it)
+            low = precision.cast_model(model.clone());
             &low
         }
     };
