@@ -14,7 +14,9 @@
 # Settings (environment): PYTHON (python3, with a CUDA build of torch), REPEATS (3, text),
 # VISION_REPEATS (1), STEP_LIMIT (seconds per step, 300), SECONDS_LEFT (the whole script's
 # budget: each step is cut to what is left of it, and skipped under 15 s; default 3600),
-# BACKENDS ("cuda wgpu"; "flex" for a dry run of the kit on a CPU machine, `cargo xtask gpu-kit
+# BACKENDS ("cuda cuda-fusion wgpu": the binaries seqpe-<name>, cuda-fusion being the CUDA build
+# with Burn's kernel fusion and autotune, whose autotune cache stays in the kit via its cubecl.toml;
+# "flex" for a dry run of the kit on a CPU machine, `cargo xtask gpu-kit
 # DIR --cpu`: the CUDA steps run there against PyTorch on the CPU), PRECISIONS ("f32 bf16").
 set -uo pipefail
 kit=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +29,7 @@ repeats=${REPEATS:-3}
 limit=${STEP_LIMIT:-300}
 vision_repeats=${VISION_REPEATS:-1}
 deadline=$(($(date +%s) + ${SECONDS_LEFT:-3600}))
-backends=${BACKENDS:-cuda wgpu}
+backends=${BACKENDS:-cuda cuda-fusion wgpu}
 precisions=${PRECISIONS:-f32 bf16}
 
 # record STEP BACKEND EXIT SECONDS FILE: one line of results.jsonl
@@ -61,34 +63,35 @@ printf '{"kit": "seqpe gpu-kit", "date": "%s", "gpu": "%s", "cpu": "%s", "torch"
 echo "GPU: $gpu; CPU: $cpu; torch: $torch"
 
 cd "$kit"
-for b in $backends; do
-	exe=$kit/seqpe-$b
+for name in $backends; do
+	exe=$kit/seqpe-$name
+	b=${name%%-*} # the --backend of the binary (cuda-fusion → cuda)
 	if [ ! -x "$exe" ]; then
-		record "binary" "$b" 127 0 "seqpe-$b missing"
+		record "binary" "$name" 127 0 "seqpe-$name missing"
 		continue
 	fi
-	run check-reference "$b" "check-$b.log" \
+	run check-reference "$name" "check-$name.log" \
 		"$exe" --backend "$b" check-reference --gpu-tolerance fixtures/*.safetensors
 	if [ "$b" = cuda ] || [ "$b" = flex ]; then
 		for p in $precisions; do
-			run "bench text vs pytorch ($p)" "$b" "bench-text-$b-$p.log" \
+			run "bench text vs pytorch ($p)" "$name" "bench-text-$name-$p.log" \
 				"$exe" --backend "$b" bench text --preset bench --pes ape,seqpe --steps 20 --warmup 3 \
 				--precision "$p" --against-pytorch --python "$python" --repeats "$repeats" \
-				--json "$out/bench-text-$b-$p.json"
+				--json "$out/bench-text-$name-$p.json"
 		done
 		for p in $precisions; do
-			run "bench vision vs pytorch ($p)" "$b" "bench-vision-$b-$p.log" \
+			run "bench vision vs pytorch ($p)" "$name" "bench-vision-$name-$p.log" \
 				"$exe" --backend "$b" bench vision --presets tiny,vit-s --pes ape,seqpe,rope2d --steps 10 \
 				--precision "$p" --against-pytorch --python "$python" --repeats "$vision_repeats" \
-				--json "$out/bench-vision-$b-$p.json"
+				--json "$out/bench-vision-$name-$p.json"
 		done
 	else
-		run "bench text" "$b" "bench-text-$b.log" \
+		run "bench text" "$name" "bench-text-$name.log" \
 			"$exe" --backend "$b" bench text --preset bench --pes ape,seqpe --steps 20 --warmup 3 \
-			--json "$out/bench-text-$b.json"
-		run "bench vision" "$b" "bench-vision-$b.log" \
+			--json "$out/bench-text-$name.json"
+		run "bench vision" "$name" "bench-vision-$name.log" \
 			"$exe" --backend "$b" bench vision --presets tiny,vit-s --pes ape,seqpe,rope2d --steps 10 \
-			--json "$out/bench-vision-$b.json"
+			--json "$out/bench-vision-$name.json"
 	fi
 done
 

@@ -29,7 +29,8 @@ Commands (forwarded to the `seqpe` binary; `cargo xtask <command> --help` for th
 
 Other:
   gpu-kit [DIR] [--with-data] [--cpu]
-                            build release seqpe binaries for cuda and wgpu (no GPU needed) and a
+                            build release seqpe binaries for cuda (with and without Burn's fusion
+                            and autotune) and wgpu (no GPU needed) and a
                             script that checks parity and benchmarks on a GPU machine (default
                             DIR: target/gpu-kit, also packed as DIR.tar.gz; carry either to the
                             GPU machine and run DIR/run.sh). --with-data adds the fetched text
@@ -77,17 +78,25 @@ fn main() -> ExitCode {
                 "seqpe-cli",
                 "--no-default-features",
                 "--features",
-                "wgpu,cuda,vision",
+                // fusion on: it only changes what `burn::backend::Cuda`/`Wgpu` are, so this one
+                // set checks the code of every GPU build of the kit
+                "wgpu,cuda,vision,fusion",
                 "--all-targets",
             ]);
             return status(cmd);
         }
         "gpu-kit" => {
             let with_data = args.iter().any(|a| a == "--with-data");
-            let backends: &[&str] = if args.iter().any(|a| a == "--cpu") {
-                &["flex"]
+            // (binary name suffix, cargo features): the CUDA binary with and without Burn's
+            // fusion + autotune, the wgpu one without
+            let backends: &[(&str, &str)] = if args.iter().any(|a| a == "--cpu") {
+                &[("flex", "flex,vision")]
             } else {
-                &["cuda", "wgpu"]
+                &[
+                    ("cuda", "cuda,vision"),
+                    ("cuda-fusion", "cuda,vision,fusion"),
+                    ("wgpu", "wgpu,vision"),
+                ]
             };
             let dir = args[1..]
                 .iter()
@@ -235,7 +244,7 @@ const GPU_RUN: &str = include_str!("../../scripts/gpu_run.sh");
 /// `cargo xtask gpu-kit [DIR] [--with-data]`: release binaries for cuda and wgpu, the parity
 /// fixtures, the PyTorch scripts and `run.sh` (optionally the text corpora), stripped, and the
 /// folder packed as `DIR.tar.gz` to stay small enough to carry.
-fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[&str]) -> ExitCode {
+fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[(&str, &str)]) -> ExitCode {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Err(e) = std::fs::create_dir_all(dir.join("fixtures"))
         .and_then(|()| std::fs::create_dir_all(dir.join("scripts")))
@@ -243,8 +252,8 @@ fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[&str]) -> ExitCod
         eprintln!("xtask: cannot create {}: {e}", dir.display());
         return ExitCode::from(2);
     }
-    for &backend in backends {
-        eprintln!("xtask: building the release seqpe binary with `{backend}` (no GPU needed)");
+    for &(name, features) in backends {
+        eprintln!("xtask: building the release seqpe binary with `{features}` (no GPU needed)");
         let mut build = cargo();
         build.args([
             "build",
@@ -255,14 +264,14 @@ fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[&str]) -> ExitCod
             "seqpe",
             "--no-default-features",
             "--features",
-            &format!("{backend},vision"),
+            features,
         ]);
         let s = status(build);
         if s != ExitCode::SUCCESS {
             return s;
         }
         let from = target_dir().join("release/seqpe");
-        let to = dir.join(format!("seqpe-{backend}"));
+        let to = dir.join(format!("seqpe-{name}"));
         if let Err(e) = std::fs::copy(&from, &to) {
             eprintln!("xtask: cannot copy {}: {e}", from.display());
             return ExitCode::from(2);
@@ -293,6 +302,12 @@ fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[&str]) -> ExitCod
             eprintln!("xtask: cannot copy {from}: {e}");
             return ExitCode::from(2);
         }
+    }
+    // CubeCL reads cubecl.toml from the working directory (run.sh runs in the kit): the autotune
+    // cache of the fusion binary stays in the kit folder, so a second run in the same lease is warm
+    if let Err(e) = std::fs::write(dir.join("cubecl.toml"), "[autotune]\ncache = \"local\"\n") {
+        eprintln!("xtask: cannot write cubecl.toml: {e}");
+        return ExitCode::from(2);
     }
     if let Err(e) = std::fs::write(dir.join("run.sh"), GPU_RUN) {
         eprintln!("xtask: cannot write run.sh: {e}");
