@@ -168,6 +168,10 @@ pub struct EvalArgs {
     /// images it scored, so evaluations on other data never overwrite each other).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
+    /// cast); a bf16 evaluation's default file ends in `-bf16`.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::args::PrecisionArg,
     #[command(flatten)]
     pub data: ImageArgs,
 }
@@ -184,13 +188,25 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     }
     let limit = args.test_images.unwrap_or(cfg.data.eval_images);
     let split = args.split.into();
-    let report =
-        evaluate_run_on::<B>(&args.run, &sizes, &args.data.source(), split, limit, device)?;
+    let precision = seqpe_train::Precision::from(args.precision);
+    let report = evaluate_run_on::<B>(
+        &args.run,
+        &sizes,
+        &args.data.source(),
+        split,
+        limit,
+        precision,
+        device,
+    )?;
     print!("{}", report.table());
     println!("SeqPE tables built: {}", report.pe_tables_built);
     let json = args.json.clone().unwrap_or_else(|| {
+        let suffix = match precision {
+            seqpe_train::Precision::F32 => String::new(),
+            p => format!("-{p}"),
+        };
         args.run.join(format!(
-            "eval-{}-{}.json",
+            "eval-{}-{}{suffix}.json",
             args.data.source().label(),
             args.split.name()
         ))

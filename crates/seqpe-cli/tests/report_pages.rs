@@ -263,6 +263,7 @@ fn the_vision_page_is_unchanged() {
                         })
                         .collect(),
                     pe_tables_built: 3,
+                    precision: Default::default(),
                 },
                 eval_seconds: 6.0,
                 reused: true,

@@ -13,6 +13,7 @@ use burn::tensor::{ElementConversion, Int, Tensor};
 use seqpe_core::{AttentionOptions, PeKind, PeTableCache};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::run::RunDir;
+use seqpe_train::Precision;
 use serde::{Deserialize, Serialize};
 
 use crate::config::VisionConfig;
@@ -48,7 +49,11 @@ pub fn accuracy<B: Backend>(
     device: &B::Device,
 ) -> Result<Accuracy> {
     let grid = model.grid_for(size, size)?;
-    let ctx = cache.context(&model.positions, &grid, 1, device)?;
+    // in the weights' dtype (bf16 for `--precision bf16`; a no-op at f32)
+    let dtype = model.patch_embed.weight.val().dtype();
+    let ctx = cache
+        .context(&model.positions, &grid, 1, device)?
+        .cast(dtype);
     let per_batch = eval_batch_size(grid.len());
     let options = AttentionOptions { query_chunk: 512 };
     let mut acc = Accuracy::default();
@@ -90,6 +95,9 @@ pub struct EvalReport {
     pub results: Vec<SizeResult>,
     /// Position tables computed (one per size for SeqPE, 0 otherwise).
     pub pe_tables_built: usize,
+    /// The arithmetic of the forward passes (reports before the setting existed: f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl EvalReport {
@@ -135,21 +143,33 @@ pub fn evaluate_run<B: Backend>(
     limit: usize,
     device: &B::Device,
 ) -> Result<EvalReport> {
-    evaluate_run_on::<B>(run_path, sizes, source, EvalSplit::Test, limit, device)
+    evaluate_run_on::<B>(
+        run_path,
+        sizes,
+        source,
+        EvalSplit::Test,
+        limit,
+        Precision::F32,
+        device,
+    )
 }
 
 /// [`evaluate_run`] on the test split or on the run's validation images (for choosing settings
-/// without looking at the test split).
+/// without looking at the test split), the weights cast to `precision` (bf16: the forward pass in
+/// bf16).
 pub fn evaluate_run_on<B: Backend>(
     run_path: &Path,
     sizes: &[usize],
     source: &ImageSource,
     split: EvalSplit,
     limit: usize,
+    precision: Precision,
     device: &B::Device,
 ) -> Result<EvalReport> {
+    precision.check()?;
     let run = RunDir::new(run_path);
     let (cfg, model) = load_run::<B>(&run, device)?;
+    let model = precision.cast_model(model);
     let m = &cfg.model;
     let test = TestImages::load_split(
         source,
@@ -200,6 +220,7 @@ pub fn evaluate_run_on<B: Backend>(
         test_split_images: test.native.len,
         results,
         pe_tables_built: cache.builds(),
+        precision,
     })
 }
 

@@ -325,6 +325,26 @@ fn evaluation_builds_one_pe_table_per_size() {
         let r =
             evaluate_run::<Flex>(&run, &[28], &ImageSource::Idx(idx.clone()), 10, &DEV).unwrap();
         assert_eq!(r.results[0].images, 10);
+        // `eval-vit --precision bf16`: every size scores the same images, top-1 within 2 of 24
+        // images of f32's (a bf16 forward pass may flip a near tie)
+        let bf16 = seqpe_vision::eval::evaluate_run_on::<Flex>(
+            &run,
+            &[28, 56, 112],
+            &ImageSource::Idx(idx.clone()),
+            seqpe_datasets::EvalSplit::Test,
+            0,
+            seqpe_train::Precision::Bf16,
+            &DEV,
+        )
+        .unwrap();
+        assert_eq!(bf16.precision, seqpe_train::Precision::Bf16);
+        for (a, b) in report.results.iter().zip(&bf16.results) {
+            assert_eq!(a.images, b.images);
+            assert!(
+                (a.top1 - b.top1).abs() <= 2.0 / 24.0 + 1e-9,
+                "{pe}: {a:?} {b:?}"
+            );
+        }
     }
 }
 
