@@ -2,7 +2,8 @@
 //! ([`crate::fit`](mod@crate::fit)) and the benchmarks: the position context of the step (for
 //! SeqPE from the regularizer's merged encoder pass, which also gives the regularizer losses),
 //! the task loss, a finiteness check before anything is updated, backward, for data-parallel peers
-//! the all-reduce, and the grouped AdamW update ([`optimizer_for`]).
+//! the all-reduce, and the grouped AdamW update ([`optimizer_for`]); at `train.precision = bf16`
+//! the forward pass on a bf16 copy of the f32 parameters ([`crate::Precision`]).
 
 use anyhow::{bail, Result};
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
@@ -199,6 +200,8 @@ pub(crate) fn materialize<B: AutodiffBackend, T: Task<B>>(
 /// the peer's part (`batch_size` examples), the regularizer keeps the peer's shard of its batch,
 /// and the gradients and the logged losses are averaged over the peers between backward and the
 /// update (the finiteness check then reads the averaged losses, so every peer stops alike).
+/// At a low `precision` (bf16) the forward pass runs on a cast copy of `model` with the context
+/// cast alike, the losses come back as f32, and the update applies to the f32 `model`.
 #[allow(clippy::too_many_arguments)]
 pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
     task: &T,
