@@ -51,15 +51,8 @@ impl ModelSettings {
     /// encoder's settings, the RoPE base), naming the setting; every config holding these
     /// settings (text, QA, the sequence probes) calls it from its `validate`.
     pub fn check(&self) -> Result<()> {
-        seqpe_train::settings::check_model(
-            self.d_model,
-            self.n_heads,
-            [
-                ("model.dropout", self.dropout),
-                ("model.attn_dropout", self.attn_dropout),
-            ],
-            &self.seqpe,
-        )?;
+        let (d, h) = (self.d_model, self.n_heads);
+        seqpe_train::settings::check_model(d, h, self.dropout, self.attn_dropout, &self.seqpe)?;
         seqpe_train::settings::check_rope_base(self.rope_base)?;
         if self.vocab_size == 0 {
             bail!("model.vocab_size must be at least 1");

@@ -212,7 +212,8 @@ impl TrainSettings {
 pub fn check_model(
     d_model: usize,
     n_heads: usize,
-    dropouts: [(&str, f64); 2],
+    dropout: f64,
+    attn_dropout: f64,
     seqpe: &seqpe_core::position::SeqPeSettings,
 ) -> anyhow::Result<()> {
     if n_heads == 0 || d_model == 0 || !d_model.is_multiple_of(n_heads) {
@@ -220,7 +221,10 @@ pub fn check_model(
             "model.d_model ({d_model}) must be a positive multiple of model.n_heads ({n_heads})"
         );
     }
-    for (name, p) in dropouts {
+    for (name, p) in [
+        ("model.dropout", dropout),
+        ("model.attn_dropout", attn_dropout),
+    ] {
         if !(0.0..1.0).contains(&p) {
             anyhow::bail!("{name} must be at least 0 and below 1, not {p}");
         }

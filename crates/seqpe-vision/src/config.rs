@@ -96,15 +96,8 @@ impl ModelSettings {
     /// encoder's settings, the RoPE base), naming the setting; the vision config and the grid
     /// probes call it from their `validate`.
     pub fn check(&self) -> Result<()> {
-        seqpe_train::settings::check_model(
-            self.d_model,
-            self.n_heads,
-            [
-                ("model.dropout", self.dropout),
-                ("model.attn_dropout", self.attn_dropout),
-            ],
-            &self.seqpe,
-        )?;
+        let (d, h) = (self.d_model, self.n_heads);
+        seqpe_train::settings::check_model(d, h, self.dropout, self.attn_dropout, &self.seqpe)?;
         if let Some(base) = self.rope_base {
             seqpe_train::settings::check_rope_base(base)?;
         }
