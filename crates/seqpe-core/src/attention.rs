@@ -58,28 +58,21 @@ pub enum LayerPosition<B: Backend> {
 }
 
 impl<B: Backend> LayerPosition<B> {
-    /// Every tensor of the context in `dtype` ([`crate::PositionContext::cast`]).
-    pub fn cast(self, dtype: burn::tensor::DType) -> Self {
+    /// `f` applied to every tensor of the context (each `[b|1, heads|1, n, ·]`): the one walk over
+    /// the variants that tiling and casting a context share ([`crate::PositionContext::cast`]).
+    pub fn map(self, f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>) -> Self {
         match self {
             LayerPosition::None => LayerPosition::None,
             LayerPosition::Rotary { cos, sin } => LayerPosition::Rotary {
-                cos: cos.cast(dtype),
-                sin: sin.cast(dtype),
+                cos: f(cos),
+                sin: f(sin),
             },
-            LayerPosition::Multiply { q, k } => LayerPosition::Multiply {
-                q: q.cast(dtype),
-                k: k.cast(dtype),
-            },
-            LayerPosition::ScalarProduct { q, k } => LayerPosition::ScalarProduct {
-                q: q.cast(dtype),
-                k: k.cast(dtype),
-            },
-            LayerPosition::LinearBias { slopes } => LayerPosition::LinearBias {
-                slopes: slopes.cast(dtype),
-            },
-            LayerPosition::Bias { bias } => LayerPosition::Bias {
-                bias: bias.cast(dtype),
-            },
+            LayerPosition::Multiply { q, k } => LayerPosition::Multiply { q: f(q), k: f(k) },
+            LayerPosition::ScalarProduct { q, k } => {
+                LayerPosition::ScalarProduct { q: f(q), k: f(k) }
+            }
+            LayerPosition::LinearBias { slopes } => LayerPosition::LinearBias { slopes: f(slopes) },
+            LayerPosition::Bias { bias } => LayerPosition::Bias { bias: f(bias) },
         }
     }
 }

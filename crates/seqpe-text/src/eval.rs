@@ -255,7 +255,6 @@ pub fn eval_file_name(corpus: &str, split: EvalSplit, lengths: &[usize], block: 
     }
 }
 
-/// Evaluates a run at each length on a split.
 /// Scores the run's best model on `split` at each of `lengths`, its weights cast to
 /// `precision` (f32: as saved; bf16: the forward pass in bf16, the log-softmax in f32).
 pub fn evaluate_run<B: Backend>(

@@ -92,6 +92,7 @@ impl ModelSettings {
             self.seqpe.max_position
         }
     }
+
     /// Checks what building the ViT would otherwise panic on (widths, dropouts, the SeqPE
     /// encoder's settings, the RoPE base), naming the setting; the vision config and the grid
     /// probes call it from their `validate`.

@@ -168,7 +168,6 @@ pub fn seeds_sentence(seeds: usize) -> String {
     }
 }
 
-/// The number of seeds of the first method of a page.
 /// The number of seeds of each method of a page, in the order of the methods.
 pub fn seed_counts<M: Clone + PartialEq, E>(results: &[Outcome<M, E>]) -> Vec<usize> {
     methods_of(results)
@@ -177,6 +176,7 @@ pub fn seed_counts<M: Clone + PartialEq, E>(results: &[Outcome<M, E>]) -> Vec<us
         .collect()
 }
 
+/// The number of seeds of the first method of a page.
 pub fn seeds_of<M: Clone + PartialEq, E>(results: &[Outcome<M, E>]) -> usize {
     methods_of(results)
         .first()

@@ -267,15 +267,23 @@ impl<B: Backend> PositionContext<B> {
     /// Every tensor of the context in `dtype` (a mixed-precision step computes in bf16, and the
     /// tables the parameter-free encodings build are f32).
     pub fn cast(self, dtype: burn::tensor::DType) -> Self {
-        let layers = match self.layers {
-            LayerPositions::Shared(p) => LayerPositions::Shared(p.cast(dtype)),
-            LayerPositions::PerLayer(v) => {
-                LayerPositions::PerLayer(v.into_iter().map(|p| p.cast(dtype)).collect())
-            }
-        };
+        self.map(|t| t.cast(dtype), |t| t.cast(dtype))
+    }
+
+    /// `layer` applied to every layer's tensors, `input` to the input part.
+    fn map(
+        self,
+        layer: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+        input: impl Fn(Tensor<B, 3>) -> Tensor<B, 3>,
+    ) -> Self {
         Self {
-            input: self.input.map(|t| t.cast(dtype)),
-            layers,
+            input: self.input.map(input),
+            layers: match self.layers {
+                LayerPositions::Shared(p) => LayerPositions::Shared(p.map(layer)),
+                LayerPositions::PerLayer(v) => {
+                    LayerPositions::PerLayer(v.into_iter().map(|p| p.map(&layer)).collect())
+                }
+            },
         }
     }
 }
@@ -444,33 +452,9 @@ impl<B: Backend> PositionContext<B> {
         }
     }
 
+    /// Every tensor's group axis repeated to `batch` rows ([`tile_groups`]; the ALiBi slopes
+    /// have one group and stay as they are).
     fn tiled(self, batch: usize) -> Self {
-        let tile_layer = |p: LayerPosition<B>| match p {
-            LayerPosition::Rotary { cos, sin } => LayerPosition::Rotary {
-                cos: tile_groups(cos, batch),
-                sin: tile_groups(sin, batch),
-            },
-            LayerPosition::Multiply { q, k } => LayerPosition::Multiply {
-                q: tile_groups(q, batch),
-                k: tile_groups(k, batch),
-            },
-            LayerPosition::ScalarProduct { q, k } => LayerPosition::ScalarProduct {
-                q: tile_groups(q, batch),
-                k: tile_groups(k, batch),
-            },
-            LayerPosition::Bias { bias } => LayerPosition::Bias {
-                bias: tile_groups(bias, batch),
-            },
-            other => other,
-        };
-        Self {
-            input: self.input.map(|t| tile_groups(t, batch)),
-            layers: match self.layers {
-                LayerPositions::Shared(p) => LayerPositions::Shared(tile_layer(p)),
-                LayerPositions::PerLayer(v) => {
-                    LayerPositions::PerLayer(v.into_iter().map(tile_layer).collect())
-                }
-            },
-        }
+        self.map(|t| tile_groups(t, batch), |t| tile_groups(t, batch))
     }
 }
