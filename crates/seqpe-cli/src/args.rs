@@ -146,6 +146,16 @@ impl From<PrecisionArg> for Precision {
     }
 }
 
+/// An evaluation file's name at `precision`: as it is at f32, `-bf16` before `.json` otherwise,
+/// so a bf16 evaluation never replaces the f32 one.
+pub fn with_precision(file: String, precision: Precision) -> String {
+    match (precision, file.strip_suffix(".json")) {
+        (Precision::F32, _) => file,
+        (p, Some(stem)) => format!("{stem}-{p}.json"),
+        (p, None) => format!("{file}-{p}"),
+    }
+}
+
 /// Position encodings offered for text (every one is a default of the commands that compare
 /// encodings, so this list is where the set is stated).
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +386,15 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
+    /// A bf16 evaluation gets its own file; the f32 name is the one evaluations always had.
+    #[test]
+    fn an_evaluation_file_is_named_by_its_precision() {
+        use seqpe_train::Precision;
+        let f = |p| super::with_precision("eval-corpus-test.json".into(), p);
+        assert_eq!(f(Precision::F32), "eval-corpus-test.json");
+        assert_eq!(f(Precision::Bf16), "eval-corpus-test-bf16.json");
+    }
+
     #[test]
     fn counts_of_at_least_one() {
         assert_eq!(super::at_least_one("3"), Ok(3));

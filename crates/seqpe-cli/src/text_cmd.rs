@@ -135,10 +135,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
             &lengths,
             cfg.model.block_size,
         );
-        match precision {
-            seqpe_train::Precision::F32 => args.run.join(name),
-            p => args.run.join(name.replace(".json", &format!("-{p}.json"))),
-        }
+        args.run.join(crate::args::with_precision(name, precision))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());
@@ -326,7 +323,6 @@ pub fn bench<B: AutodiffBackend>(
     let mut cfg = TextConfig::preset(&args.preset)?;
     cfg.train.precision = args.precision.into();
     apply_overrides(&mut cfg, &args.overrides)?;
-    cfg.train.precision.check()?;
     let m = &cfg.model;
     println!(
         "bench text: preset {} (vocab {}, d {}, {} layers, {} heads, seq {}, batch {}, dropout \

@@ -201,15 +201,12 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     print!("{}", report.table());
     println!("SeqPE tables built: {}", report.pe_tables_built);
     let json = args.json.clone().unwrap_or_else(|| {
-        let suffix = match precision {
-            seqpe_train::Precision::F32 => String::new(),
-            p => format!("-{p}"),
-        };
-        args.run.join(format!(
-            "eval-{}-{}{suffix}.json",
+        let name = format!(
+            "eval-{}-{}.json",
             args.data.source().label(),
             args.split.name()
-        ))
+        );
+        args.run.join(crate::args::with_precision(name, precision))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());
@@ -348,7 +345,6 @@ pub fn bench<B: AutodiffBackend>(
             // the configuration both sides time: the preset with the same overrides
             let mut cfg = VisionConfig::preset(preset)?;
             apply_overrides(&mut cfg, &overrides)?;
-            cfg.train.precision.check()?;
             let (m, r) = (&cfg.model, &cfg.train.regularizer);
             let batch = args.batch.unwrap_or(if preset == "vit-s" { 8 } else { 64 });
             println!(

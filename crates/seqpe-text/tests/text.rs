@@ -161,6 +161,12 @@ fn a_bf16_step_runs_for_every_text_encoding() {
         let row = seqpe_text::bench::training_throughput::<AD>(&cfg, pe, 0, 1, &DEV).unwrap();
         assert!(row.tokens_per_second > 0.0, "{pe}");
     }
+    // a step asked for f16 refuses (it used to run f32 without a word outside the training loop)
+    cfg.train.precision = seqpe_train::Precision::F16;
+    let err = seqpe_text::bench::training_throughput::<AD>(&cfg, PeKind::Learned, 0, 1, &DEV)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs loss scaling"), "{err}");
 }
 
 /// The language-model loss alone (no regularizer) reaches the SeqPE path: the shared q/k

@@ -215,6 +215,9 @@ pub fn peer_step<B: AutodiffBackend, T: Task<B>>(
     device: &B::Device,
     peer: Option<&Peer>,
 ) -> Result<(T::Model, StepStats)> {
+    // every caller (the loop, the benchmarks) refuses f16/tf32 here: they have no compute dtype
+    // and would otherwise run f32 without a word
+    precision.check()?;
     let (model, low);
     let compute = match precision.compute_dtype() {
         None => {
