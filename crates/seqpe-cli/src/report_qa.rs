@@ -52,6 +52,38 @@ impl QaTask {
             QaTask::Cloze => ("qa-cloze.md", "qa-cloze_em.png"),
         }
     }
+
+    /// The page's title and the plot's.
+    fn titles(self) -> (&'static str, &'static str) {
+        match self {
+            QaTask::Passkey => (
+                "Passkey retrieval (long-context QA)",
+                "Passkey retrieval: exact match vs prompt length",
+            ),
+            QaTask::Cloze => (
+                "Long-context QA (cloze)",
+                "QA exact match (lenient) vs prompt length",
+            ),
+        }
+    }
+
+    /// What a question and its answer are.
+    fn description(self) -> &'static str {
+        match self {
+            QaTask::Passkey => {
+                "The context is the test documents' own text; the sentence `The pass key is \
+                 NNNNN. Remember it.` is inserted once at the drawn depth (no other 5-digit \
+                 number occurs in the filler), and the question asks `What is the pass key?`; the \
+                 answer is the number. Guessing a 5-digit number scores about 0.001 %."
+            }
+            QaTask::Cloze => {
+                "A question is a real sentence of the gold passage with one content word or name \
+                 blanked (`Fill in the blank: …`); the answer is that word. The gold passage sits \
+                 at a random depth among passages of *other* documents of the same split \
+                 (train / valid / test documents never overlap), filled up to the prompt length."
+            }
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -250,6 +282,7 @@ pub fn write_report(
     };
     let cfg: QaConfig = RunDir::new(&first.run).read_config()?;
     let (page_name, plot_name) = args.task.page();
+    let (title, plot_title) = args.task.titles();
     let keys: Vec<usize> = factors(results).into_iter().map(|p| p.0).collect();
     let series = spread_series(
         results,
@@ -260,10 +293,7 @@ pub fn write_report(
     );
     line_chart(
         &args.common.out.join(plot_name),
-        match args.task {
-            QaTask::Passkey => "Passkey retrieval: exact match vs prompt length",
-            QaTask::Cloze => "QA exact match (lenient) vs prompt length",
-        },
+        plot_title,
         "prompt length (tokens)",
         "lenient EM (%)",
         &series,
@@ -410,28 +440,11 @@ pub fn write_report(
         date = today(),
         machine = machine(),
         seeds = seeds_sentence(seeds_of(results)),
-        title = match args.task {
-            QaTask::Passkey => "Passkey retrieval (long-context QA)",
-            QaTask::Cloze => "Long-context QA (cloze)",
-        },
         lead = match args.task {
             QaTask::Passkey => passkey_lead(results, &keys),
             QaTask::Cloze => String::new(),
         },
-        task_text = match args.task {
-            QaTask::Passkey => {
-                "The context is the test documents' own text; the sentence `The pass key is \
-                 NNNNN. Remember it.` is inserted once at the drawn depth (no other 5-digit \
-                 number occurs in the filler), and the question asks `What is the pass key?`; the \
-                 answer is the number. Guessing a 5-digit number scores about 0.001 %."
-            }
-            QaTask::Cloze => {
-                "A question is a real sentence of the gold passage with one content word or name \
-                 blanked (`Fill in the blank: …`); the answer is that word. The gold passage sits \
-                 at a random depth among passages of *other* documents of the same split \
-                 (train / valid / test documents never overlap), filled up to the prompt length."
-            }
-        },
+        task_text = args.task.description(),
         depths = match args.task {
             QaTask::Passkey => depth_table(results, &keys),
             QaTask::Cloze => String::new(),
