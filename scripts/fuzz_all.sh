@@ -14,8 +14,10 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
 fi
 # no sanitizer (the code under test is safe Rust; the fuzzer looks for panics, hangs and large
 # allocations), debug assertions on so arithmetic overflow panics as in a debug build
-cargo +nightly fuzz build --sanitizer none --debug-assertions "${TARGETS[@]:0:1}" >/dev/null 2>&1 ||
-  cargo +nightly fuzz build --sanitizer none --debug-assertions
+# every target asked for is built (a target left unbuilt would run a binary of older code)
+for t in "${TARGETS[@]}"; do
+  cargo +nightly fuzz build --sanitizer none --debug-assertions "$t"
+done
 BIN=target/x86_64-unknown-linux-gnu/release
 mkdir -p logs
 for t in "${TARGETS[@]}"; do

@@ -37,7 +37,7 @@ Other:
                             corpora (./data/text) for a short real training run there. --cpu
                             builds the flex binary instead, for a dry run of the kit on this
                             machine: BACKENDS=flex STEP_LIMIT=60 bash DIR/run.sh
-  check-backends            cargo check the wgpu and cuda feature sets (what CI does)
+  check-backends            cargo check the wgpu and cuda feature sets, fused (what CI does)
   wgpu-smoke                run the opt-in wgpu smoke test (needs a Vulkan driver)
 ";
 
@@ -241,7 +241,8 @@ fn torch_env() -> Result<TorchEnv, String> {
 /// the same GPU, a short real training run when data is beside it; one JSON-lines file of results.
 const GPU_RUN: &str = include_str!("../../scripts/gpu_run.sh");
 
-/// `cargo xtask gpu-kit [DIR] [--with-data]`: release binaries for cuda and wgpu, the parity
+/// `cargo xtask gpu-kit [DIR] [--with-data] [--cpu]`: release binaries for `backends` (cuda
+/// with and without fusion and wgpu; flex for a dry run), the `cubecl.toml`, the parity
 /// fixtures, the PyTorch scripts and `run.sh` (optionally the text corpora), stripped, and the
 /// folder packed as `DIR.tar.gz` to stay small enough to carry.
 fn gpu_kit(dir: &std::path::Path, with_data: bool, backends: &[(&str, &str)]) -> ExitCode {

@@ -304,6 +304,18 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
             b.token_ppl
         );
     }
+    // f16 has no compute dtype here: refused, not scored as f32
+    let err = evaluate_run::<Flex>(
+        &run,
+        &[16],
+        seqpe_datasets::EvalSplit::Test,
+        &CorpusSource::Dir(corpus.clone()),
+        seqpe_train::Precision::F16,
+        &DEV,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("needs loss scaling"), "{err}");
 }
 
 #[test]
