@@ -129,16 +129,27 @@ pub struct EvalArgs {
     /// The probe run to evaluate.
     #[arg(long)]
     pub run: PathBuf,
-    /// Write the report as JSON here (default: <run>/eval-probe.json).
+    /// Write the report as JSON here (default: <run>/eval-probe.json; eval-probe-bf16.json at
+    /// bf16).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
+    /// and position context cast).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::args::PrecisionArg,
 }
 
 pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     let run = RunDir::new(&args.run);
-    let report = seqpe_probes::run::evaluate::<B>(&run, device)?;
+    let precision = seqpe_train::Precision::from(args.precision);
+    let report = seqpe_probes::run::evaluate::<B>(&run, precision, device)?;
     print!("{}", report.table());
-    let json = args.json.unwrap_or_else(|| run.file("eval-probe.json"));
+    let json = args.json.unwrap_or_else(|| {
+        run.file(&crate::args::with_precision(
+            "eval-probe.json".into(),
+            precision,
+        ))
+    });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());
     Ok(true)

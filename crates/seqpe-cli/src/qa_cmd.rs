@@ -110,9 +110,13 @@ pub struct EvalArgs {
     /// The attn_scalar term against cached keys (default: the run's setting, `correct`).
     #[arg(long, value_enum)]
     pub cached_scalar: Option<ScalarArg>,
-    /// Write the report as JSON here (default: <run>/eval-qa[-<data>][-reference].json).
+    /// Write the report as JSON here (default: <run>/eval-qa[-<data>][-reference][-bf16].json).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
+    /// cast, the answer's log-softmax in f32); a bf16 evaluation's default file ends in `-bf16`.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: crate::args::PrecisionArg,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -127,6 +131,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     if cfg.qa.data.is_none() && args.qa_data.is_none() {
         args.corpus.ensure_fetched()?;
     }
+    let precision = seqpe_train::Precision::from(args.precision);
     let report = evaluate_run::<B>(
         &args.run,
         &factors,
@@ -134,6 +139,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         args.qa_data.as_deref(),
         args.limit,
         args.cached_scalar.map(Into::into),
+        precision,
         device,
     )?;
     print!("{}", report.table());
@@ -148,7 +154,10 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         if report.cached_scalar == CachedScalar::Reference {
             name += "-reference";
         }
-        args.run.join(format!("{name}.json"))
+        args.run.join(crate::args::with_precision(
+            format!("{name}.json"),
+            precision,
+        ))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());

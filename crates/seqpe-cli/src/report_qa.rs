@@ -180,6 +180,7 @@ impl<B: AutodiffBackend> Experiment<B> for QaExperiment<'_> {
         };
         e.results.iter().map(|r| r.factor).collect::<Vec<_>>() == cfg.qa.eval_factors
             && e.cached_scalar == cfg.qa.cached_scalar
+            && e.precision == seqpe_train::Precision::F32
     }
 
     fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<QaEvalReport> {
@@ -191,6 +192,7 @@ impl<B: AutodiffBackend> Experiment<B> for QaExperiment<'_> {
             None,
             self.args.limit,
             None,
+            seqpe_train::Precision::F32,
             device,
         )
     }

@@ -350,6 +350,7 @@ fn qa_page(tmp: &Path, task: seqpe_cli::report_qa::QaTask) -> (PathBuf, String) 
                         QaTask::Cloze => "cloze".into(),
                         QaTask::Passkey => "passkey".into(),
                     },
+                    precision: Default::default(),
                     results,
                     samples: vec![Sample {
                         factor: 1,

@@ -571,6 +571,9 @@ fn shifted_groups_tile_over_the_batch() {
     assert_eq!(rows[0], rows[2]);
     assert_eq!(rows[1], rows[3]);
     assert_ne!(rows[0], rows[1]);
+    // the context says which positions it encodes (tasks with position-dependent targets read
+    // the shifted corners there)
+    assert_eq!(ctx.grid.as_ref(), Some(&grid));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use seqpe_core::{PeKind, PeTableCache};
 use seqpe_text::model::Gpt;
 use seqpe_train::run::RunDir;
-use seqpe_train::Session;
 use seqpe_train::{fit, FitSummary};
+use seqpe_train::{Precision, Session};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{GridProbeConfig, Probe, SequenceProbeConfig};
@@ -90,6 +90,9 @@ pub struct ProbeEval {
     pub dims: usize,
     pub points: Vec<ProbePoint>,
     pub seconds: f64,
+    /// The arithmetic of the forward passes (evaluations before the setting existed: f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl ProbeEval {
@@ -113,8 +116,14 @@ impl ProbeEval {
     }
 }
 
-/// Evaluates the best model of a probe run (either kind) on its test set.
-pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEval> {
+/// Evaluates the best model of a probe run (either kind) on its test set, its weights cast to
+/// `precision` (f32: as saved; bf16: the forward passes in bf16).
+pub fn evaluate<B: Backend>(
+    run: &RunDir,
+    precision: Precision,
+    device: &B::Device,
+) -> Result<ProbeEval> {
+    precision.check()?;
     let started = std::time::Instant::now();
     let value: serde_json::Value = run.read_config()?;
     let kind = value
@@ -129,7 +138,8 @@ pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEva
     let mut eval = match kind {
         "copy" | "reverse" => {
             let cfg: SequenceProbeConfig = seqpe_train::config::load(run)?;
-            let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
+            let model =
+                precision.cast_model(run.load_trained(cfg.model.init::<B>(device)?, device)?);
             let points = sequence::test_set(&cfg.probe, TEST_SEED)
                 .into_iter()
                 .enumerate()
@@ -156,12 +166,13 @@ pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEva
                 dims: 1,
                 points,
                 seconds: 0.0,
+                precision,
             }
         }
         _ => {
             let cfg: GridProbeConfig = seqpe_train::config::load(run)?;
             let fresh = ProbeVit::new(cfg.model.init::<B>(device)?, cfg.model.d_model, device);
-            let model = run.load_trained(fresh, device)?.vit;
+            let model = precision.cast_model(run.load_trained(fresh, device)?.vit);
             let cache = PeTableCache::new();
             let points = grid::test_set(&cfg.probe, TEST_SEED)
                 .into_iter()
@@ -186,6 +197,7 @@ pub fn evaluate<B: Backend>(run: &RunDir, device: &B::Device) -> Result<ProbeEva
                 dims: cfg.model.dims,
                 points,
                 seconds: 0.0,
+                precision,
             }
         }
     };

@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seqpe_core::{AttentionOptions, CachedScalar, PeTableCache, PositionContext, PositionGrid};
 use seqpe_text::model::Gpt;
-use seqpe_train::{Goal, Metric, Task};
+use seqpe_train::{Goal, Metric, PositionedModel, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{end, pad, sep, SequenceSettings, SequenceTask};
@@ -292,12 +292,7 @@ pub fn greedy_answers<B: Backend>(
     if examples.iter().any(|e| e.input.len() != n) {
         bail!("greedy_answers decodes prompts of one length at a time");
     }
-    let ctx = cache.context(
-        &model.positions,
-        &PositionGrid::sequence(2 * n + 1),
-        b,
-        device,
-    )?;
+    let ctx = model.inference_context(&PositionGrid::sequence(2 * n + 1), b, cache, device)?;
     let prompt: Vec<i64> = examples
         .iter()
         .flat_map(|e| {

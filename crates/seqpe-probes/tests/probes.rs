@@ -11,7 +11,7 @@ use seqpe_probes::config::{
 use seqpe_probes::grid::{self, quadrant_label, relative_label, GridExample};
 use seqpe_probes::sequence::{self, bin_lengths, bins, Bin, SequenceExample};
 use seqpe_train::run::RunDir;
-use seqpe_train::Session;
+use seqpe_train::{Precision, Session};
 
 type B = Autodiff<Flex>;
 const DEV: burn::backend::flex::FlexDevice = burn::backend::flex::FlexDevice;
@@ -148,6 +148,34 @@ fn marks_sit_where_the_label_says_at_every_grid_size() {
     }
 }
 
+/// The coordinate targets by hand on a 2 × 2 grid: the image's own layout at the origin, the
+/// shifted positions' coordinates on a random-shift step (one row per batch row, groups cycled).
+#[test]
+fn coordinate_targets_follow_the_positions_the_model_was_given() {
+    use seqpe_core::PositionGrid;
+    // (r + ½)/2 − ½ for r = 0, 1, 2, 3: −0.25, 0.25, 0.75, 1.25
+    let own = vec![-0.25, -0.25, -0.25, 0.25, 0.25, -0.25, 0.25, 0.25];
+    assert_eq!(grid::coordinate_targets(2, None, 3), (own.clone(), 1));
+    let origin = PositionGrid::new(1, vec![2, 2]);
+    assert_eq!(
+        grid::coordinate_targets(2, Some(&origin), 3),
+        (own.clone(), 1)
+    );
+    // two windows, corners (0, 0) and (1, 2); three batch rows use windows 0, 1, 0
+    let shifted = PositionGrid::new(1, vec![2, 2]).with_starts(vec![0, 0, 1, 2]);
+    let (t, rows) = grid::coordinate_targets(2, Some(&shifted), 3);
+    assert_eq!(rows, 3);
+    let moved = vec![0.25, 0.75, 0.25, 1.25, 0.75, 0.75, 0.75, 1.25];
+    assert_eq!(t, [own.clone(), moved, own.clone()].concat());
+    // the flat index (dims 1): window start 3 puts tokens 0..4 at 3..7, read as (row, col) of
+    // the 2-wide grid: (1, 1), (2, 0), (2, 1), (3, 0)
+    let flat = PositionGrid::new(1, vec![4]).with_starts(vec![3]);
+    let (t, rows) = grid::coordinate_targets(2, Some(&flat), 2);
+    assert_eq!(rows, 2);
+    let row = vec![0.25, 0.25, 0.75, -0.25, 0.75, 0.25, 1.25, -0.25];
+    assert_eq!(t, [row.clone(), row].concat());
+}
+
 #[test]
 fn grid_batches_are_channel_first() {
     let s = GridSettings {
@@ -189,7 +217,7 @@ fn a_tiny_vit_learns_the_quadrant_probe_above_chance() {
     let run = RunDir::new(tmp.path().join("run"));
     let summary =
         seqpe_probes::run::train_grid::<B>(cfg, &Session::fresh(&run.root), &DEV).unwrap();
-    let eval = seqpe_probes::run::evaluate::<Flex>(&run, &DEV).unwrap();
+    let eval = seqpe_probes::run::evaluate::<Flex>(&run, Precision::F32, &DEV).unwrap();
     println!("{}", eval.table());
     let trained = &eval.points[0];
     assert!(trained.trained && trained.key == 4);
@@ -198,5 +226,37 @@ fn a_tiny_vit_learns_the_quadrant_probe_above_chance() {
         "quadrant top-1 {} after {} steps (chance 0.25)",
         trained.accuracy,
         summary.steps
+    );
+    // bf16 (weights and position context cast) classifies the same images nearly alike
+    let low = seqpe_probes::run::evaluate::<Flex>(&run, Precision::Bf16, &DEV).unwrap();
+    assert_eq!(low.precision, Precision::Bf16);
+    for (a, b) in eval.points.iter().zip(&low.points) {
+        assert!(
+            (a.accuracy - b.accuracy).abs() <= 0.05,
+            "{}: f32 {} bf16 {}",
+            a.label,
+            a.accuracy,
+            b.accuracy
+        );
+    }
+}
+
+/// Greedy decoding of a SeqPE GPT cast to bf16 (its table and context follow the weights): the
+/// same answers as at f32 for nearly every token of an untrained model's decisive argmaxes.
+#[test]
+fn a_bf16_sequence_probe_decodes_like_f32() {
+    let cfg = SequenceProbeConfig::quick(SequenceTask::Reverse);
+    let model = cfg.model.init::<Flex>(&DEV).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let examples: Vec<SequenceExample> = (0..16)
+        .map(|_| SequenceExample::random(SequenceTask::Reverse, 6, 4, &mut rng))
+        .collect();
+    let f32 = sequence::greedy_score(&model, &examples, 4, &DEV).unwrap();
+    let low = Precision::Bf16.cast_model(model);
+    let bf16 = sequence::greedy_score(&low, &examples, 4, &DEV).unwrap();
+    assert_eq!(bf16.examples, 16);
+    assert!(
+        (f32.token_accuracy - bf16.token_accuracy).abs() <= 0.1,
+        "f32 {f32:?} bf16 {bf16:?}"
     );
 }

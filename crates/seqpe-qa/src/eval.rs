@@ -14,12 +14,13 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::{AttentionOptions, CachedScalar, PeKind, PeTableCache, PositionContext};
 use seqpe_text::eval::CorpusSource;
 use seqpe_text::generate::{context_for, greedy, GenerateOptions};
 use seqpe_text::model::Gpt;
 use seqpe_train::run::RunDir;
+use seqpe_train::Precision;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
@@ -70,6 +71,9 @@ pub struct QaEvalReport {
     pub length: usize,
     pub cached_scalar: CachedScalar,
     pub data: String,
+    /// The arithmetic of the forward passes (reports before the setting existed: f32).
+    #[serde(default)]
+    pub precision: Precision,
     pub results: Vec<LengthScore>,
     pub samples: Vec<Sample>,
 }
@@ -77,13 +81,14 @@ pub struct QaEvalReport {
 impl QaEvalReport {
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{} ({}; fine-tuned at {} tokens; generation: attn_scalar {:?})\n\
+            "{} ({}; fine-tuned at {} tokens; generation: attn_scalar {:?}; {})\n\
              | prompt tokens | × | items | lenient EM % | strict EM % | answer ppl | guess: frequent answer / context word % |\n\
              |---:|---:|---:|---:|---:|---:|---:|\n",
             self.run.display(),
             self.pe,
             self.length,
-            self.cached_scalar
+            self.cached_scalar,
+            self.precision
         );
         for r in &self.results {
             s += &format!(
@@ -126,7 +131,8 @@ fn answer_nll<B: Backend>(
         AttentionOptions { query_chunk: 512 },
     );
     let k = answer.len();
-    let logp = log_softmax(model.head(h.narrow(1, n - k, k)), 2);
+    // the log-softmax in f32, as autocast does (a no-op at f32)
+    let logp = log_softmax(model.head(h.narrow(1, n - k, k)).cast(DType::F32), 2);
     let labels: Vec<i64> = answer.iter().map(|&t| t as i64).collect();
     let labels = Tensor::<B, 3, Int>::from_data(TensorData::new(labels, [1, k, 1]), device);
     let nll: f64 = logp.gather(2, labels).sum().neg().into_scalar().elem();
@@ -247,7 +253,9 @@ fn score<B: Backend>(
 }
 
 /// Evaluates a QA run at each factor × its fine-tuning length on `limit` test questions (0 =
-/// all). `data` replaces the run's data (users' files); `scalar` the run's generation setting.
+/// all). `data` replaces the run's data (users' files); `scalar` the run's generation setting;
+/// `precision` the arithmetic (f32: as saved; bf16: the forward passes in bf16, the answer's
+/// log-softmax in f32).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_run<B: Backend>(
     run_path: &Path,
@@ -256,8 +264,10 @@ pub fn evaluate_run<B: Backend>(
     data: Option<&Path>,
     limit: usize,
     scalar: Option<CachedScalar>,
+    precision: Precision,
     device: &B::Device,
 ) -> Result<QaEvalReport> {
+    precision.check()?;
     if factors.is_empty() || factors.contains(&0) {
         anyhow::bail!(
             "evaluation factors must be positive multiples of the fine-tuning length (got \
@@ -271,7 +281,7 @@ pub fn evaluate_run<B: Backend>(
     }
     let tokenizer =
         seqpe_text::data::load_tokenizer_for(&run.file("tokenizer.json"), cfg.model.vocab_size)?;
-    let model = run.load_trained(cfg.model.init::<B>(device)?, device)?;
+    let model = precision.cast_model(run.load_trained(cfg.model.init::<B>(device)?, device)?);
     let scalar = scalar.unwrap_or(cfg.qa.cached_scalar);
     let mut opts = GenerateOptions::qa(&tokenizer, scalar);
     opts.max_new_tokens = cfg.qa.max_new_tokens;
@@ -412,6 +422,7 @@ pub fn evaluate_run<B: Backend>(
         length: cfg.qa.length,
         cached_scalar: scalar,
         data: crate::task::describe_data(&cfg),
+        precision,
         results,
         samples,
     })

@@ -14,7 +14,7 @@ use seqpe_qa::task::{train, QaTrainOptions};
 use seqpe_text::config::TextConfig;
 use seqpe_text::eval::CorpusSource;
 use seqpe_text::train::{train as train_text, TrainOptions};
-use seqpe_train::Session;
+use seqpe_train::{Precision, Session};
 
 type AD = Autodiff<Flex>;
 const DEV: FlexDevice = FlexDevice;
@@ -164,15 +164,33 @@ fn fine_tuning_lifts_exact_match_above_the_trivial_baseline() {
     let mut zero = qa_config(&text_run, &qa_file);
     zero.train.steps = 1;
     train::<AD>(zero, &opts(&before, None), &DEV).unwrap();
-    let em_before = evaluate_run::<Flex>(&before, &[1], &corpus, Some(&test_file), 0, None, &DEV)
-        .unwrap()
-        .results[0]
+    let em_before = evaluate_run::<Flex>(
+        &before,
+        &[1],
+        &corpus,
+        Some(&test_file),
+        0,
+        None,
+        Precision::F32,
+        &DEV,
+    )
+    .unwrap()
+    .results[0]
         .lenient_em;
     let qa_run = dir.join("qa");
     let summary = train::<AD>(qa_config(&text_run, &qa_file), &opts(&qa_run, None), &DEV).unwrap();
     assert_eq!(summary.steps, 300);
-    let after =
-        evaluate_run::<Flex>(&qa_run, &[1], &corpus, Some(&test_file), 0, None, &DEV).unwrap();
+    let after = evaluate_run::<Flex>(
+        &qa_run,
+        &[1],
+        &corpus,
+        Some(&test_file),
+        0,
+        None,
+        Precision::F32,
+        &DEV,
+    )
+    .unwrap();
     println!("{}", after.table());
     let em = after.results[0].lenient_em;
     // the trivial baseline: the most frequent training answer, scored on the test items
@@ -254,6 +272,7 @@ fn a_zero_evaluation_factor_is_an_error_not_an_empty_report() {
         None,
         0,
         None,
+        Precision::F32,
         &Default::default(),
     )
     .unwrap_err()
@@ -355,7 +374,8 @@ fn a_passkey_run_is_scored_at_each_length_and_depth() {
         &DEV,
     )
     .unwrap();
-    let report = evaluate_run::<Flex>(&run, &[1, 2], &corpus, None, 10, None, &DEV).unwrap();
+    let report =
+        evaluate_run::<Flex>(&run, &[1, 2], &corpus, None, 10, None, Precision::F32, &DEV).unwrap();
     assert_eq!(report.results.len(), 2);
     for (r, f) in report.results.iter().zip([1, 2]) {
         assert_eq!((r.factor, r.items), (f, 10));
@@ -371,4 +391,17 @@ fn a_passkey_run_is_scored_at_each_length_and_depth() {
         "{}",
         report.data
     );
+    // a bf16 evaluation (the weights and position context cast, the answer's log-softmax in f32)
+    // scores the same items: its answer perplexity within bf16's rounding of the f32 one
+    let low =
+        evaluate_run::<Flex>(&run, &[1], &corpus, None, 10, None, Precision::Bf16, &DEV).unwrap();
+    assert_eq!(low.precision, Precision::Bf16);
+    let (a, b) = (report.results[0].answer_ppl, low.results[0].answer_ppl);
+    assert!(
+        b.is_finite() && (a.ln() - b.ln()).abs() < 0.05,
+        "f32 {a} bf16 {b}"
+    );
+    let err =
+        evaluate_run::<Flex>(&run, &[1], &corpus, None, 1, None, Precision::F16, &DEV).unwrap_err();
+    assert!(format!("{err:#}").contains("bf16"), "{err:#}");
 }

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use seqpe_core::{CachedScalar, PeTableCache, PositionContext, PositionGrid};
+use seqpe_train::PositionedModel;
 use tokenizers::Tokenizer;
 
 use crate::data::eot_id;
@@ -57,7 +58,7 @@ pub fn context_for<B: Backend>(
     cache: &PeTableCache<B>,
     device: &B::Device,
 ) -> Result<PositionContext<B>> {
-    Ok(cache.context(&model.positions, &PositionGrid::sequence(total), 1, device)?)
+    model.inference_context(&PositionGrid::sequence(total), 1, cache, device)
 }
 
 fn last_argmax<B: Backend>(logits: Tensor<B, 3>) -> u32 {

@@ -127,6 +127,7 @@ fn reference_quirk_equals_recomputation_without_the_term_after_the_prompt() {
         let stripped = PositionContext {
             input: full.input.clone(),
             layers: LayerPositions::Shared(strip_after_prompt(full.layer(0))),
+            grid: None,
         };
         let quirk = cached_logits(&m, &seq, &ctx, CachedScalar::Reference);
         let d = max_diff(quirk.clone(), full_logits(&m, &seq, &stripped));

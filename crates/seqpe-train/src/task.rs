@@ -3,15 +3,51 @@
 //! one position seam ([`PositionedModel`]).
 
 use anyhow::Result;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
-use seqpe_core::{PositionContext, PositionEncoding, PositionGrid};
+use burn::tensor::{DType, Tensor};
+use seqpe_core::{PeTableCache, PositionContext, PositionEncoding, PositionGrid};
 use serde::{Deserialize, Serialize};
 
 /// A model with one position-encoding seam (the GPT, the ViT).
 pub trait PositionedModel<B: Backend> {
     fn positions(&self) -> &PositionEncoding<B>;
+
+    /// The position context of `grid` for inference, tiled to `batch` rows, any SeqPE table
+    /// taken from `cache`, in the dtype of the model's weights: a model cast to bf16 for a bf16
+    /// evaluation gets a bf16 context (the parameter-free encodings build f32 tables); a no-op at
+    /// f32. Every evaluation builds its context here.
+    fn inference_context(
+        &self,
+        grid: &PositionGrid,
+        batch: usize,
+        cache: &PeTableCache<B>,
+        device: &B::Device,
+    ) -> Result<PositionContext<B>>
+    where
+        Self: Module<B> + Sized,
+    {
+        let context = cache.context(self.positions(), grid, batch, device)?;
+        Ok(match weights_dtype(self) {
+            Some(dtype) => context.cast(dtype),
+            None => context,
+        })
+    }
+}
+
+/// The dtype of `model`'s first float parameter (`None` without one).
+pub fn weights_dtype<B: Backend, M: Module<B>>(model: &M) -> Option<DType> {
+    struct First(Option<DType>);
+    impl<B: Backend> ModuleVisitor<B> for First {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.0.is_none() {
+                self.0 = Some(param.val().dtype());
+            }
+        }
+    }
+    let mut first = First(None);
+    model.visit(&mut first);
+    first.0
 }
 
 /// Whether a validation metric is better when lower (perplexity) or higher (accuracy).

@@ -13,7 +13,7 @@ use burn::tensor::{ElementConversion, Int, Tensor};
 use seqpe_core::{AttentionOptions, PeKind, PeTableCache};
 use seqpe_datasets::vision::ImageSet;
 use seqpe_train::run::RunDir;
-use seqpe_train::Precision;
+use seqpe_train::{PositionedModel, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::config::VisionConfig;
@@ -49,11 +49,7 @@ pub fn accuracy<B: Backend>(
     device: &B::Device,
 ) -> Result<Accuracy> {
     let grid = model.grid_for(size, size)?;
-    // in the weights' dtype (bf16 for `--precision bf16`; a no-op at f32)
-    let dtype = model.patch_embed.weight.val().dtype();
-    let ctx = cache
-        .context(&model.positions, &grid, 1, device)?
-        .cast(dtype);
+    let ctx = model.inference_context(&grid, 1, cache, device)?;
     let per_batch = eval_batch_size(grid.len());
     let options = AttentionOptions { query_chunk: 512 };
     let mut acc = Accuracy::default();

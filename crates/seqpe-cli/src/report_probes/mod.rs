@@ -163,11 +163,13 @@ impl<B: AutodiffBackend, C: ProbeRun> Experiment<B> for ProbeExperiment<C> {
                     .len(),
             )
         };
-        e.probe == self.probe && points(&self.base) == Some(e.points.len())
+        e.probe == self.probe
+            && points(&self.base) == Some(e.points.len())
+            && e.precision == seqpe_train::Precision::F32
     }
 
     fn evaluate(&self, run: &RunDir, device: &B::Device) -> Result<ProbeEval> {
-        seqpe_probes::run::evaluate::<B::InnerBackend>(run, device)
+        seqpe_probes::run::evaluate::<B::InnerBackend>(run, seqpe_train::Precision::F32, device)
     }
 
     fn recorded_seconds(&self, e: &ProbeEval) -> f64 {

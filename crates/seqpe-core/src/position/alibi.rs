@@ -87,6 +87,7 @@ impl<B: Backend> Alibi<B> {
         Ok(PositionContext {
             input: None,
             layers: LayerPositions::Shared(LayerPosition::LinearBias { slopes }),
+            grid: None,
         })
     }
 }

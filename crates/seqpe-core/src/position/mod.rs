@@ -238,6 +238,11 @@ pub struct PositionContext<B: Backend> {
     /// Added to the token embeddings: `[batch|1, tokens, d_model]`.
     pub input: Option<Tensor<B, 3>>,
     pub layers: LayerPositions<B>,
+    /// The positions this context encodes ([`PositionEncoding::context`] records them; `None`
+    /// for a context built by hand). On a random-shift training step its corners are the shifted
+    /// windows, so a task whose targets depend on where its tokens are (the grid probes'
+    /// coordinate regression) can follow the positions the model was given.
+    pub grid: Option<PositionGrid>,
 }
 
 impl<B: Backend> PositionContext<B> {
@@ -245,6 +250,7 @@ impl<B: Backend> PositionContext<B> {
         Self {
             input: None,
             layers: LayerPositions::Shared(LayerPosition::None),
+            grid: None,
         }
     }
 
@@ -284,6 +290,7 @@ impl<B: Backend> PositionContext<B> {
                     LayerPositions::PerLayer(v.into_iter().map(|p| p.map(&layer)).collect())
                 }
             },
+            grid: self.grid,
         }
     }
 }
@@ -339,7 +346,7 @@ impl<B: Backend> PositionEncoding<B> {
         seqpe_table: Option<Tensor<B, 2>>,
         device: &B::Device,
     ) -> Result<PositionContext<B>, PositionError> {
-        let ctx = match self {
+        let mut ctx = match self {
             PositionEncoding::SeqPe(s) => s.context(grid, seqpe_table)?,
             PositionEncoding::Learned(l) => l.context(grid)?,
             PositionEncoding::Sinusoidal(s) => s.context(grid, device),
@@ -348,6 +355,7 @@ impl<B: Backend> PositionEncoding<B> {
             PositionEncoding::Alibi(a) => a.context(grid, device)?,
             PositionEncoding::None(_) => PositionContext::none(),
         };
+        ctx.grid = Some(grid.clone());
         Ok(ctx.tiled(batch))
     }
 
@@ -449,6 +457,8 @@ impl<B: Backend> PositionContext<B> {
                     LayerPositions::PerLayer(v.iter().map(step_layer).collect())
                 }
             },
+            // a slice of the positions, not a grid of its own
+            grid: None,
         }
     }
 

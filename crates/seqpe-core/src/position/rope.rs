@@ -85,6 +85,7 @@ impl<B: Backend> Rope<B> {
         Ok(PositionContext {
             input: None,
             layers: LayerPositions::Shared(LayerPosition::Rotary { cos, sin }),
+            grid: None,
         })
     }
 }
@@ -204,6 +205,7 @@ impl<B: Backend> RopeMixed<B> {
         Ok(PositionContext {
             input: None,
             layers: LayerPositions::PerLayer(per_layer),
+            grid: None,
         })
     }
 }

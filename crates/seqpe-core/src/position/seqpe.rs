@@ -393,6 +393,7 @@ impl<B: Backend> SeqPePositions<B> {
         Ok(PositionContext {
             input: None,
             layers,
+            grid: None,
         })
     }
 }
