@@ -164,33 +164,25 @@ fn fine_tuning_lifts_exact_match_above_the_trivial_baseline() {
     let mut zero = qa_config(&text_run, &qa_file);
     zero.train.steps = 1;
     train::<AD>(zero, &opts(&before, None), &DEV).unwrap();
-    let em_before = evaluate_run::<Flex>(
-        &before,
-        &[1],
-        &corpus,
-        Some(&test_file),
-        0,
-        None,
-        Precision::F32,
-        &DEV,
-    )
-    .unwrap()
-    .results[0]
-        .lenient_em;
+    // every item of the test file at the fine-tuning length, f32
+    let evaluate = |run: &Path| {
+        evaluate_run::<Flex>(
+            run,
+            &[1],
+            &corpus,
+            Some(&test_file),
+            0,
+            None,
+            Precision::F32,
+            &DEV,
+        )
+        .unwrap()
+    };
+    let em_before = evaluate(&before).results[0].lenient_em;
     let qa_run = dir.join("qa");
     let summary = train::<AD>(qa_config(&text_run, &qa_file), &opts(&qa_run, None), &DEV).unwrap();
     assert_eq!(summary.steps, 300);
-    let after = evaluate_run::<Flex>(
-        &qa_run,
-        &[1],
-        &corpus,
-        Some(&test_file),
-        0,
-        None,
-        Precision::F32,
-        &DEV,
-    )
-    .unwrap();
+    let after = evaluate(&qa_run);
     println!("{}", after.table());
     let em = after.results[0].lenient_em;
     // the trivial baseline: the most frequent training answer, scored on the test items

@@ -99,11 +99,14 @@ fn checks(probe: Probe, results: &[ProbeResult]) -> String {
             lines.push(format!(
                 "* SeqPE at the training size: {} %, {gap:.1} points below the best{}",
                 sq.show(1),
-                if gap <= 2.0 {
-                    " (within 2 points)"
-                } else {
-                    " (**more than 2 points**: `docs/reference-notes.md`, notes 21–22, give \
-                     what was measured about the cause)"
+                match (gap <= 2.0, probe.sequence().is_some()) {
+                    (true, _) => " (within 2 points)".to_string(),
+                    (false, sequence) =>
+                        format!(
+                        " (**more than 2 points**: `docs/reference-notes.md`, {}, give what was \
+                         measured about the cause)",
+                        if sequence { "notes 22–23" } else { "notes 21, 24 and 25" }
+                    ),
                 }
             ));
             if let (Some(nope), true) = (
