@@ -22,9 +22,9 @@
 //! gradient in expectation (a symmetric saddle). As in the PyTorch twin, every patch token
 //! therefore also regresses its own normalised coordinates (`(r + ½)/G − ½`, `(c + ½)/G − ½`)
 //! through a small head ([`ProbeVit::coords`], weight `aux_weight`), which makes the position
-//! path carry coordinates from the start. The targets depend on the positions only (the same for
-//! every image, so they say nothing about the marks; on SeqPE's random-shift steps they are the
-//! shifted positions' coordinates, see [`coordinate_targets`]); evaluation reads the CLS head
+//! path carry coordinates from the start. The targets depend on the grid only (the same for
+//! every image, so they say nothing about the marks; SeqPE's random-shift steps, whose positions
+//! are not the image's, skip the term: [`coordinates_apply`]); evaluation reads the CLS head
 //! alone, and a model without positions (NoPE) can fit neither.
 
 use anyhow::{bail, Result};
@@ -195,47 +195,28 @@ impl<B: Backend> ProbeVit<B> {
     }
 }
 
-/// The coordinate targets of the image tokens of a batch of `batch` rows, read from the positions
-/// the model was given (`positions`: the grid of [`PositionContext::grid`]; `None` or an unshifted
-/// grid is the image's own layout): `[rows, grid², 2]` row-major, where `rows` is 1 when every
-/// row has the same positions and `batch` otherwise. Image token `i` of a row whose window starts
-/// at `s` sits at position `s + (r, c)` (`[G, G]` grids) or `s + i` (the flat index of `--dims 1`,
-/// read back as the row and column `(s + i) div G`, `(s + i) mod G` of the training grid), and
-/// its target is `((r + ½)/G − ½, (c + ½)/G − ½)` of that position.
-///
-/// Following the positions matters on SeqPE's random-shift steps (the reference's recipe): the
-/// window is moved to another corner of the trained range, so the image's own coordinates would
-/// ask the model to map two different positions to one target (measured in
-/// `docs/reference-notes.md`, note 25). Every other step, and every other encoding, has the
-/// image's own coordinates.
-pub fn coordinate_targets(
-    grid: usize,
-    positions: Option<&PositionGrid>,
-    batch: usize,
-) -> (Vec<f32>, usize) {
+/// The coordinate targets of a `grid × grid` image, `[grid², 2]` row-major:
+/// `((r + ½)/G − ½, (c + ½)/G − ½)`.
+pub fn coordinate_targets(grid: usize) -> Vec<f32> {
     let g = grid as f32;
-    let target = |r: usize, c: usize| [(r as f32 + 0.5) / g - 0.5, (c as f32 + 0.5) / g - 0.5];
-    let starts: Vec<Vec<usize>> = match positions {
-        Some(p) => p.starts.chunks(p.dims()).map(<[usize]>::to_vec).collect(),
-        None => vec![vec![0, 0]],
-    };
-    let rows = if starts.iter().all(|s| s.iter().all(|&v| v == 0)) {
-        1
-    } else {
-        batch
-    };
-    let mut out = Vec::with_capacity(rows * grid * grid * 2);
-    for row in 0..rows {
-        let start = &starts[row % starts.len()];
-        for i in 0..grid * grid {
-            out.extend(match start.as_slice() {
-                [s] => target((s + i) / grid, (s + i) % grid),
-                [sr, sc] => target(sr + i / grid, sc + i % grid),
-                _ => unreachable!("the probe ViT's grid has one or two axes"),
-            });
-        }
-    }
-    (out, rows)
+    (0..grid * grid)
+        .flat_map(|p| {
+            let (r, c) = ((p / grid) as f32, (p % grid) as f32);
+            [(r + 0.5) / g - 0.5, (c + 0.5) / g - 0.5]
+        })
+        .collect()
+}
+
+/// Whether the coordinate regression applies to a step whose positions are `positions` (the
+/// grid of [`PositionContext::grid`]): only where every window sits at the origin. On SeqPE's
+/// random-shift steps (the reference's recipe) the window is moved to another corner of the
+/// trained range, where the image's own coordinates would ask two positions for one target
+/// (measured: those steps stayed at 1.9–2.3 nats while the others fell to 0.03–1.1,
+/// `docs/reference-notes.md`, note 25); the term is skipped there, as the reference skips
+/// distillation on shifted steps, so shifted steps carry the task loss alone. Every other
+/// encoding never shifts.
+pub fn coordinates_apply(positions: Option<&PositionGrid>) -> bool {
+    positions.is_none_or(|p| p.starts.iter().all(|&s| s == 0))
 }
 
 /// Relative or quadrant as a task of the one training loop.
@@ -323,14 +304,15 @@ impl<B: AutodiffBackend> Task<B> for GridProbe {
         let task = CrossEntropyLossConfig::new()
             .init(&device)
             .forward(logits, batch.labels);
-        if self.settings.aux_weight == 0.0 {
+        if self.settings.aux_weight == 0.0 || !coordinates_apply(positions.grid.as_ref()) {
             return task;
         }
         let n = t - 1;
         let g = self.settings.grid;
         let pred = model.coords.forward(h.narrow(1, 1, n));
-        let (target, rows) = coordinate_targets(g, positions.grid.as_ref(), b);
-        let target = Tensor::<B, 3>::from_data(TensorData::new(target, [rows, n, 2]), &device);
+        let target =
+            Tensor::<B, 2>::from_data(TensorData::new(coordinate_targets(g), [n, 2]), &device)
+                .unsqueeze_dim::<3>(0);
         let mse = (pred - target).powf_scalar(2.0).mean();
         task + mse * self.settings.aux_weight
     }

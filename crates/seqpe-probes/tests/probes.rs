@@ -148,32 +148,40 @@ fn marks_sit_where_the_label_says_at_every_grid_size() {
     }
 }
 
-/// The coordinate targets by hand on a 2 × 2 grid: the image's own layout at the origin, the
-/// shifted positions' coordinates on a random-shift step (one row per batch row, groups cycled).
+/// The coordinate regression applies where the positions are the image's own and is skipped on
+/// a random-shift step: by hand, and in the loss of a SeqPE probe ViT (with the term skipped, the
+/// loss is the task loss whatever its weight; at the origin the weight shows).
 #[test]
-fn coordinate_targets_follow_the_positions_the_model_was_given() {
+fn the_coordinate_term_is_skipped_on_shifted_steps() {
+    use burn::tensor::ElementConversion;
     use seqpe_core::PositionGrid;
-    // (r + ½)/2 − ½ for r = 0, 1, 2, 3: −0.25, 0.25, 0.75, 1.25
-    let own = vec![-0.25, -0.25, -0.25, 0.25, 0.25, -0.25, 0.25, 0.25];
-    assert_eq!(grid::coordinate_targets(2, None, 3), (own.clone(), 1));
-    let origin = PositionGrid::new(1, vec![2, 2]);
-    assert_eq!(
-        grid::coordinate_targets(2, Some(&origin), 3),
-        (own.clone(), 1)
-    );
-    // two windows, corners (0, 0) and (1, 2); three batch rows use windows 0, 1, 0
-    let shifted = PositionGrid::new(1, vec![2, 2]).with_starts(vec![0, 0, 1, 2]);
-    let (t, rows) = grid::coordinate_targets(2, Some(&shifted), 3);
-    assert_eq!(rows, 3);
-    let moved = vec![0.25, 0.75, 0.25, 1.25, 0.75, 0.75, 0.75, 1.25];
-    assert_eq!(t, [own.clone(), moved, own.clone()].concat());
-    // the flat index (dims 1): window start 3 puts tokens 0..4 at 3..7, read as (row, col) of
-    // the 2-wide grid: (1, 1), (2, 0), (2, 1), (3, 0)
-    let flat = PositionGrid::new(1, vec![4]).with_starts(vec![3]);
-    let (t, rows) = grid::coordinate_targets(2, Some(&flat), 2);
-    assert_eq!(rows, 2);
-    let row = vec![0.25, 0.25, 0.75, -0.25, 0.75, 0.25, 1.25, -0.25];
-    assert_eq!(t, [row.clone(), row].concat());
+    use seqpe_train::Task;
+    let origin = PositionGrid::new(1, vec![4, 4]);
+    let shifted = origin.clone().with_starts(vec![0, 0, 3, 5]);
+    assert!(grid::coordinates_apply(None));
+    assert!(grid::coordinates_apply(Some(&origin)));
+    assert!(!grid::coordinates_apply(Some(&shifted)));
+    assert!(!grid::coordinates_apply(Some(
+        &PositionGrid::new(1, vec![16]).with_starts(vec![7])
+    )));
+
+    type AD = Autodiff<Flex>;
+    let mut cfg = GridProbeConfig::for_task(GridTask::Relative);
+    cfg.probe.grid = 4;
+    cfg.model.image_size = 4;
+    cfg.model.d_model = 16;
+    cfg.model.seqpe.d_model = 16;
+    let model = grid::ProbeVit::new(cfg.model.init::<AD>(&DEV).unwrap(), 16, &DEV);
+    let loss = |weight: f64, at: &PositionGrid| -> f64 {
+        let mut settings = cfg.probe.clone();
+        settings.aux_weight = weight;
+        let task = grid::GridProbe::new(settings, 1, 8, cfg.model.trained_extent()).unwrap();
+        let batch = <grid::GridProbe as Task<AD>>::batch(&task, &[0, 1, 2, 3], 0, &DEV).unwrap();
+        let ctx = model.vit.positions.context(at, 4, None, &DEV).unwrap();
+        task.loss(&model, batch, &ctx).into_scalar().elem()
+    };
+    assert_eq!(loss(10.0, &shifted), loss(0.0, &shifted));
+    assert!(loss(10.0, &origin) > loss(0.0, &origin) + 1e-3);
 }
 
 #[test]
