@@ -146,6 +146,27 @@ impl From<PrecisionArg> for Precision {
     }
 }
 
+/// `--precision` of every eval command (flattened into its arguments).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct EvalPrecision {
+    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
+    /// and the position context cast, any log-softmax in f32); a bf16 evaluation's default file
+    /// ends in `-bf16`.
+    #[arg(long = "precision", value_enum, default_value = "f32")]
+    arg: PrecisionArg,
+}
+
+impl EvalPrecision {
+    pub fn value(self) -> Precision {
+        self.arg.into()
+    }
+
+    /// The evaluation file `file` at this precision ([`with_precision`]).
+    pub fn file(self, file: String) -> String {
+        with_precision(file, self.value())
+    }
+}
+
 /// An evaluation file's name at `precision`: as it is at f32, `-bf16` before `.json` otherwise,
 /// so a bf16 evaluation never replaces the f32 one.
 pub fn with_precision(file: String, precision: Precision) -> String {

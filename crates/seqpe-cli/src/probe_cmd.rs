@@ -133,23 +133,17 @@ pub struct EvalArgs {
     /// bf16).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
-    /// and position context cast).
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: crate::args::PrecisionArg,
+    #[command(flatten)]
+    pub precision: crate::args::EvalPrecision,
 }
 
 pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     let run = RunDir::new(&args.run);
-    let precision = seqpe_train::Precision::from(args.precision);
-    let report = seqpe_probes::run::evaluate::<B>(&run, precision, device)?;
+    let report = seqpe_probes::run::evaluate::<B>(&run, args.precision.value(), device)?;
     print!("{}", report.table());
-    let json = args.json.unwrap_or_else(|| {
-        run.file(&crate::args::with_precision(
-            "eval-probe.json".into(),
-            precision,
-        ))
-    });
+    let json = args
+        .json
+        .unwrap_or_else(|| run.file(&args.precision.file("eval-probe.json".into())));
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());
     Ok(true)

@@ -113,10 +113,8 @@ pub struct EvalArgs {
     /// Write the report as JSON here (default: <run>/eval-qa[-<data>][-reference][-bf16].json).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
-    /// cast, the answer's log-softmax in f32); a bf16 evaluation's default file ends in `-bf16`.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: crate::args::PrecisionArg,
+    #[command(flatten)]
+    pub precision: crate::args::EvalPrecision,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -131,7 +129,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     if cfg.qa.data.is_none() && args.qa_data.is_none() {
         args.corpus.ensure_fetched()?;
     }
-    let precision = seqpe_train::Precision::from(args.precision);
+    let precision = args.precision.value();
     let report = evaluate_run::<B>(
         &args.run,
         &factors,
@@ -154,10 +152,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         if report.cached_scalar == CachedScalar::Reference {
             name += "-reference";
         }
-        args.run.join(crate::args::with_precision(
-            format!("{name}.json"),
-            precision,
-        ))
+        args.run.join(args.precision.file(format!("{name}.json")))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());

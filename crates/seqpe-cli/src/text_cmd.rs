@@ -102,10 +102,8 @@ pub struct EvalArgs {
     /// evaluation overwrites another).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
-    /// cast, the log-softmax in f32); a bf16 evaluation's default file ends in `-bf16`.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: crate::args::PrecisionArg,
+    #[command(flatten)]
+    pub precision: crate::args::EvalPrecision,
     #[command(flatten)]
     pub corpus: CorpusArgs,
 }
@@ -118,7 +116,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
         args.lengths.clone()
     };
     let source = args.corpus.source();
-    let precision = seqpe_train::Precision::from(args.precision);
+    let precision = args.precision.value();
     let report = evaluate_run::<B>(
         &args.run,
         &lengths,
@@ -135,7 +133,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
             &lengths,
             cfg.model.block_size,
         );
-        args.run.join(crate::args::with_precision(name, precision))
+        args.run.join(args.precision.file(name))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());

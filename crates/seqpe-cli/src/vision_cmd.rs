@@ -168,10 +168,8 @@ pub struct EvalArgs {
     /// images it scored, so evaluations on other data never overwrite each other).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// The arithmetic of the forward passes: f32 (as the weights are saved) or bf16 (the weights
-    /// cast); a bf16 evaluation's default file ends in `-bf16`.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: crate::args::PrecisionArg,
+    #[command(flatten)]
+    pub precision: crate::args::EvalPrecision,
     #[command(flatten)]
     pub data: ImageArgs,
 }
@@ -188,7 +186,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
     }
     let limit = args.test_images.unwrap_or(cfg.data.eval_images);
     let split = args.split.into();
-    let precision = seqpe_train::Precision::from(args.precision);
+    let precision = args.precision.value();
     let report = evaluate_run_on::<B>(
         &args.run,
         &sizes,
@@ -206,7 +204,7 @@ pub fn eval<B: Backend>(args: EvalArgs, device: &B::Device) -> Result<bool> {
             args.data.source().label(),
             args.split.name()
         );
-        args.run.join(crate::args::with_precision(name, precision))
+        args.run.join(args.precision.file(name))
     });
     seqpe_train::checkpoint::write_json(&json, &report)?;
     println!("wrote {}", json.display());

@@ -502,6 +502,7 @@ fn the_probes_page_leads_with_what_the_numbers_show() {
                     dims: 1,
                     points,
                     seconds: 30.0,
+                    precision: Default::default(),
                 },
                 eval_seconds: 30.0,
                 reused: true,
