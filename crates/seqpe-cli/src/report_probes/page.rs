@@ -337,7 +337,9 @@ pub fn write_report(
                      head; during training every patch token also regresses its own normalised \
                      (row, col) through a linear head (weight {aux}; without it the ViT sits at \
                      chance on a symmetric saddle, `scripts/PROBES-FINDINGS.md`; the targets are \
-                     the same for every image and are not used at test), batch {batch}, {steps} \
+                     the same for every image and are not used at test; SeqPE's random-shift \
+                     steps, whose positions are not the image's, skip the term, \
+                     `docs/reference-notes.md` note 25), batch {batch}, {steps} \
                      steps (every image new), AdamW lr {lr} \
                      (warm-up {warm}, {decay:?} decay), clipping {clip}; the best checkpoint by \
                      top-1 on {nv} validation images. Test: {ne} images per size. SeqPE: \
