@@ -485,6 +485,7 @@ fn the_probes_page_leads_with_what_the_numbers_show() {
                     accuracy: a,
                     exact_match: Some(a / 2.0),
                     examples: 200,
+                    per_class: Vec::new(),
                 })
                 .collect();
             results.push(Outcome {

@@ -32,7 +32,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::Linear;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seqpe_core::{AttentionOptions, PeTableCache, PositionContext, PositionEncoding, PositionGrid};
@@ -334,7 +334,21 @@ pub fn accuracy<B: Backend>(
     cache: &PeTableCache<B>,
     device: &B::Device,
 ) -> Result<f64> {
-    let mut right = 0usize;
+    let per_class = class_accuracy(model, examples, cache, device)?;
+    let right: usize = per_class.iter().map(|c| c.0).sum();
+    Ok(right as f64 / examples.len().max(1) as f64)
+}
+
+/// Top-1 of `model` on `examples` per class: `(right, images)` of each of the four classes, in
+/// the order of [`class_names`] (which answers a model gets right: an encoding that
+/// tells columns apart but not rows answers `relative`'s left/right and guesses above/below).
+pub fn class_accuracy<B: Backend>(
+    model: &Vit<B>,
+    examples: &[GridExample],
+    cache: &PeTableCache<B>,
+    device: &B::Device,
+) -> Result<[(usize, usize); 4]> {
+    let mut out = [(0usize, 0usize); 4];
     for chunk in examples.chunks(128) {
         let g = chunk[0].grid;
         if chunk.iter().any(|e| e.grid != g) {
@@ -347,8 +361,16 @@ pub fn accuracy<B: Backend>(
             .forward_with(batch.images, &ctx, AttentionOptions::default())
             .argmax(1)
             .reshape([chunk.len()]);
-        let same = pred.equal(batch.labels).int().sum();
-        right += same.into_scalar().elem::<i64>() as usize;
+        let pred: Vec<i64> = pred
+            .into_data()
+            .convert::<i64>()
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("cannot read the predictions: {e:?}"))?;
+        for (e, p) in chunk.iter().zip(pred) {
+            let cell = &mut out[e.label as usize];
+            cell.0 += usize::from(p == i64::from(e.label));
+            cell.1 += 1;
+        }
     }
-    Ok(right as f64 / examples.len().max(1) as f64)
+    Ok(out)
 }

@@ -78,6 +78,10 @@ pub struct ProbePoint {
     /// Share of whole answers generated correctly (sequence probes only).
     pub exact_match: Option<f64>,
     pub examples: usize,
+    /// Top-1 of each class's images, in the order of [`grid::class_names`] (grid probes; empty
+    /// for the sequence probes and for evaluations made before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_class: Vec<f64>,
 }
 
 /// The evaluation of a probe run on its test set.
@@ -98,18 +102,29 @@ pub struct ProbeEval {
 impl ProbeEval {
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{} ({}, dims {})\n| point | examples | accuracy % | exact % |\n|---|---:|---:|---:|\n",
+            "{} ({}, dims {})\n| point | examples | accuracy % | exact % | per class % |\n\
+             |---|---:|---:|---:|---|\n",
             self.probe, self.pe, self.dims
         );
         for p in &self.points {
+            let classes: Vec<String> = p
+                .per_class
+                .iter()
+                .map(|c| format!("{:.1}", 100.0 * c))
+                .collect();
             s += &format!(
-                "| {}{} | {} | {:.1} | {} |\n",
+                "| {}{} | {} | {:.1} | {} | {} |\n",
                 p.label,
                 if p.trained { " (trained)" } else { "" },
                 p.examples,
                 100.0 * p.accuracy,
                 p.exact_match
-                    .map_or("-".into(), |e| format!("{:.1}", 100.0 * e))
+                    .map_or("-".into(), |e| format!("{:.1}", 100.0 * e)),
+                if classes.is_empty() {
+                    "-".into()
+                } else {
+                    classes.join(" / ")
+                }
             );
         }
         s
@@ -153,6 +168,7 @@ pub fn evaluate<B: Backend>(
                         accuracy: score.token_accuracy,
                         exact_match: Some(score.exact_match),
                         examples: score.examples,
+                        per_class: Vec::new(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -177,13 +193,19 @@ pub fn evaluate<B: Backend>(
             let points = grid::test_set(&cfg.probe, TEST_SEED)
                 .into_iter()
                 .map(|(g, images)| {
+                    let classes = grid::class_accuracy(&model, &images, &cache, device)?;
+                    let right: usize = classes.iter().map(|c| c.0).sum();
                     Ok(ProbePoint {
                         label: format!("{g}×{g}"),
                         key: g,
                         trained: g == cfg.probe.grid,
-                        accuracy: grid::accuracy(&model, &images, &cache, device)?,
+                        accuracy: right as f64 / images.len().max(1) as f64,
                         exact_match: None,
                         examples: images.len(),
+                        per_class: classes
+                            .iter()
+                            .map(|&(r, n)| r as f64 / n.max(1) as f64)
+                            .collect(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -229,6 +229,9 @@ fn a_tiny_vit_learns_the_quadrant_probe_above_chance() {
     println!("{}", eval.table());
     let trained = &eval.points[0];
     assert!(trained.trained && trained.key == 4);
+    // per class: four shares (`class_accuracy` is checked against hand-made counts below)
+    assert_eq!(trained.per_class.len(), 4);
+    assert!(trained.per_class.iter().all(|c| (0.0..=1.0).contains(c)));
     assert!(
         trained.accuracy > 0.5,
         "quadrant top-1 {} after {} steps (chance 0.25)",
@@ -247,6 +250,40 @@ fn a_tiny_vit_learns_the_quadrant_probe_above_chance() {
             b.accuracy
         );
     }
+}
+
+/// Per-class top-1 of a grid model: each image counted under its own label, right where the
+/// argmax (computed here from the logits) is that label.
+#[test]
+fn class_accuracy_counts_each_label_by_hand() {
+    use burn::tensor::ElementConversion;
+    use seqpe_core::PeTableCache;
+    let mut cfg = GridProbeConfig::for_task(GridTask::Relative);
+    cfg.probe.grid = 4;
+    cfg.model.image_size = 4;
+    cfg.model.d_model = 16;
+    cfg.model.pe = PeKind::Learned;
+    let vit = cfg.model.init::<Flex>(&DEV).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let images: Vec<GridExample> = (0..24)
+        .map(|_| GridExample::random(GridTask::Relative, &cfg.probe, 4, &mut rng))
+        .collect();
+    let mut expect = [(0usize, 0usize); 4];
+    for e in &images {
+        let b = grid::batch_of::<Flex>(std::slice::from_ref(e), &DEV);
+        let ctx = vit
+            .positions
+            .context(&vit.grid_for(4, 4).unwrap(), 1, None, &DEV)
+            .unwrap();
+        let logits = vit.forward_with(b.images, &ctx, Default::default());
+        let pred: i64 = logits.argmax(1).into_scalar().elem();
+        let cell = &mut expect[e.label as usize];
+        cell.0 += usize::from(pred == i64::from(e.label));
+        cell.1 += 1;
+    }
+    let got = grid::class_accuracy(&vit, &images, &PeTableCache::new(), &DEV).unwrap();
+    assert_eq!(got, expect);
+    assert_eq!(got.iter().map(|c| c.1).sum::<usize>(), 24);
 }
 
 /// Greedy decoding of a SeqPE GPT cast to bf16 (its table and context follow the weights): the
