@@ -504,6 +504,7 @@ fn the_probes_page_leads_with_what_the_numbers_show() {
                     points,
                     seconds: 30.0,
                     precision: Default::default(),
+                    axes: None,
                 },
                 eval_seconds: 30.0,
                 reused: true,

@@ -95,9 +95,89 @@ pub fn stats_of(values: &[f32], n: usize, d: usize) -> TableStats {
     }
 }
 
+/// How a grid table's differences split over its axes: the two-way decomposition of the centred
+/// sum of squares of a `rows × cols` table (row-major, `[rows·cols, d]`): the share explained by
+/// the row means (what tells rows apart), by the column means (what tells columns apart), and
+/// the rest (interaction). An encoding that orders rows but not columns has a column share near
+/// 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AxisShares {
+    pub row: f64,
+    pub column: f64,
+    pub interaction: f64,
+}
+
+/// [`AxisShares`] of a row-major host buffer of `rows × cols` positions of width `d`.
+pub fn axis_shares(values: &[f32], rows: usize, cols: usize, d: usize) -> AxisShares {
+    assert!(
+        rows >= 1 && cols >= 1 && values.len() == rows * cols * d,
+        "a full grid"
+    );
+    let at = |r: usize, c: usize, k: usize| values[(r * cols + c) * d + k] as f64;
+    let (mut row_ss, mut col_ss, mut total) = (0f64, 0f64, 0f64);
+    for k in 0..d {
+        let grand: f64 = (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| (r, c)))
+            .map(|(r, c)| at(r, c, k))
+            .sum::<f64>()
+            / (rows * cols) as f64;
+        for r in 0..rows {
+            let m = (0..cols).map(|c| at(r, c, k)).sum::<f64>() / cols as f64;
+            row_ss += cols as f64 * (m - grand).powi(2);
+        }
+        for c in 0..cols {
+            let m = (0..rows).map(|r| at(r, c, k)).sum::<f64>() / rows as f64;
+            col_ss += rows as f64 * (m - grand).powi(2);
+        }
+        for r in 0..rows {
+            for c in 0..cols {
+                total += (at(r, c, k) - grand).powi(2);
+            }
+        }
+    }
+    let total = total.max(1e-300);
+    AxisShares {
+        row: row_ss / total,
+        column: col_ss / total,
+        interaction: ((total - row_ss - col_ss) / total).max(0.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_shares_by_hand() {
+        // a 2 × 3 table of width 1 that varies with the row only: all row
+        let rows_only = [1.0, 1.0, 1.0, 3.0, 3.0, 3.0];
+        let s = axis_shares(&rows_only, 2, 3, 1);
+        assert!(
+            (s.row - 1.0).abs() < 1e-12 && s.column.abs() < 1e-12,
+            "{s:?}"
+        );
+        // width 2: dimension 0 = column index (0, 1, 2), dimension 1 = 0: all column
+        let cols_only: Vec<f32> = (0..2)
+            .flat_map(|_| (0..3).flat_map(|c| [c as f32, 0.0]))
+            .collect();
+        let s = axis_shares(&cols_only, 2, 3, 2);
+        assert!(
+            (s.column - 1.0).abs() < 1e-12 && s.row.abs() < 1e-12,
+            "{s:?}"
+        );
+        // x = r + c on a 2 × 2 grid: grand mean 1, row means 0.5 / 1.5, column means alike:
+        // row SS = 2·(0.25 + 0.25) = 1, column SS = 1, total = 1 + 0 + 0 + 1 = 2
+        let s = axis_shares(&[0.0, 1.0, 1.0, 2.0], 2, 2, 1);
+        assert!(
+            (s.row - 0.5).abs() < 1e-12 && (s.column - 0.5).abs() < 1e-12,
+            "{s:?}"
+        );
+        assert!(s.interaction.abs() < 1e-12);
+        // x = r·c (XOR-like on 2 × 2: 0, 0, 0, 1): grand 0.25, row means 0 / 0.5, SS_row =
+        // 2·(0.0625 + 0.0625) = 0.25, SS_col = 0.25, total = 3·0.0625 + 0.5625 = 0.75
+        let s = axis_shares(&[0.0, 0.0, 0.0, 1.0], 2, 2, 1);
+        assert!((s.row - 1.0 / 3.0).abs() < 1e-12 && (s.interaction - 1.0 / 3.0).abs() < 1e-12);
+    }
 
     #[test]
     fn identical_rows_and_orthogonal_rows() {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use seqpe_core::diagnostics::{axis_shares, AxisShares};
 use seqpe_core::{PeKind, PeTableCache};
 use seqpe_text::model::Gpt;
 use seqpe_train::run::RunDir;
@@ -97,6 +98,11 @@ pub struct ProbeEval {
     /// The arithmetic of the forward passes (evaluations before the setting existed: f32).
     #[serde(default)]
     pub precision: Precision,
+    /// Grid probes: how the position vectors of the training grid differ by row and by column
+    /// (encodings with vectors: SeqPE, learned, sinusoidal; `None` otherwise and before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axes: Option<AxisShares>,
 }
 
 impl ProbeEval {
@@ -106,6 +112,15 @@ impl ProbeEval {
              |---|---:|---:|---:|---|\n",
             self.probe, self.pe, self.dims
         );
+        if let Some(a) = &self.axes {
+            s += &format!(
+                "position vectors of the training grid: {:.1} % of their differences by row, \
+                 {:.1} % by column, {:.1} % both\n",
+                100.0 * a.row,
+                100.0 * a.column,
+                100.0 * a.interaction
+            );
+        }
         for p in &self.points {
             let classes: Vec<String> = p
                 .per_class
@@ -183,12 +198,14 @@ pub fn evaluate<B: Backend>(
                 points,
                 seconds: 0.0,
                 precision,
+                axes: None,
             }
         }
         _ => {
             let cfg: GridProbeConfig = seqpe_train::config::load(run)?;
             let fresh = ProbeVit::new(cfg.model.init::<B>(device)?, cfg.model.d_model, device);
             let model = precision.cast_model(run.load_trained(fresh, device)?.vit);
+            let axes = grid_axes(&model, cfg.probe.grid, device)?;
             let cache = PeTableCache::new();
             let points = grid::test_set(&cfg.probe, TEST_SEED)
                 .into_iter()
@@ -220,11 +237,35 @@ pub fn evaluate<B: Backend>(
                 points,
                 seconds: 0.0,
                 precision,
+                axes,
             }
         }
     };
     eval.seconds = started.elapsed().as_secs_f64();
     Ok(eval)
+}
+
+/// [`AxisShares`] of `model`'s position vectors on the `g × g` training grid (the flat index's
+/// `g²` positions read row-major alike); `None` for the encodings without vectors.
+fn grid_axes<B: Backend>(
+    model: &seqpe_vision::model::Vit<B>,
+    g: usize,
+    device: &B::Device,
+) -> Result<Option<AxisShares>> {
+    let grid = model.grid_for(g, g)?;
+    let Some(table) = model.positions.position_vectors(&grid, device)? else {
+        return Ok(None);
+    };
+    let [n, d] = table.dims();
+    let values: Vec<f32> = table
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .map_err(|e| anyhow::anyhow!("cannot read the position vectors: {e:?}"))?;
+    if n != g * g {
+        anyhow::bail!("expected {} position vectors, got {n}", g * g);
+    }
+    Ok(Some(axis_shares(&values, g, g, d)))
 }
 
 /// Writes `train` training examples of a probe (those a run seeded `seed` draws first) and its
