@@ -107,11 +107,7 @@ pub struct ProbeEval {
 
 impl ProbeEval {
     pub fn table(&self) -> String {
-        let mut s = format!(
-            "{} ({}, dims {})\n| point | examples | accuracy % | exact % | per class % |\n\
-             |---|---:|---:|---:|---|\n",
-            self.probe, self.pe, self.dims
-        );
+        let mut s = format!("{} ({}, dims {})\n", self.probe, self.pe, self.dims);
         if let Some(a) = &self.axes {
             s += &format!(
                 "position vectors of the training grid: {:.1} % of their differences by row, \
@@ -121,6 +117,8 @@ impl ProbeEval {
                 100.0 * a.interaction
             );
         }
+        s +=
+            "| point | examples | accuracy % | exact % | per class % |\n|---|---:|---:|---:|---|\n";
         for p in &self.points {
             let classes: Vec<String> = p
                 .per_class

@@ -233,7 +233,10 @@ fn a_tiny_vit_learns_the_quadrant_probe_above_chance() {
     assert_eq!(trained.per_class.len(), 4);
     // the learned table's differences split over row, column and both (diagnostics test by hand)
     let a = eval.axes.expect("a learned table has position vectors");
-    assert!((a.row + a.column + a.interaction - 1.0).abs() < 1e-6, "{a:?}");
+    assert!(
+        (a.row + a.column + a.interaction - 1.0).abs() < 1e-6,
+        "{a:?}"
+    );
     assert!(trained.per_class.iter().all(|c| (0.0..=1.0).contains(c)));
     assert!(
         trained.accuracy > 0.5,
