@@ -180,7 +180,9 @@ fn the_coordinate_term_is_skipped_on_shifted_steps() {
         let ctx = model.vit.positions.context(at, 4, None, &DEV).unwrap();
         task.loss(&model, batch, &ctx).into_scalar().elem()
     };
-    assert_eq!(loss(10.0, &shifted), loss(0.0, &shifted));
+    // equal up to the order of parallel sums (the term at the origin adds about 0.8)
+    let (a, b) = (loss(10.0, &shifted), loss(0.0, &shifted));
+    assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     assert!(loss(10.0, &origin) > loss(0.0, &origin) + 1e-3);
 }
 
