@@ -30,13 +30,19 @@ pub struct TableStats {
 
 /// Statistics of a `[n, d]` table (`n ≥ 2`).
 pub fn table_stats<B: Backend>(table: Tensor<B, 2>) -> TableStats {
+    let (values, n, d) = host(table);
+    stats_of(&values, n, d)
+}
+
+/// A `[n, d]` table's values on the host, row-major, with its shape.
+fn host<B: Backend>(table: Tensor<B, 2>) -> (Vec<f32>, usize, usize) {
     let [n, d] = table.dims();
-    let values: Vec<f32> = table
+    let values = table
         .into_data()
         .convert::<f32>()
         .into_vec()
         .expect("a float table");
-    stats_of(&values, n, d)
+    (values, n, d)
 }
 
 /// [`table_stats`] on a row-major host buffer.
@@ -105,6 +111,12 @@ pub struct AxisShares {
     pub row: f64,
     pub column: f64,
     pub interaction: f64,
+}
+
+/// [`AxisShares`] of a `[rows·cols, d]` table whose rows are a `rows × cols` grid, row-major.
+pub fn table_axis_shares<B: Backend>(table: Tensor<B, 2>, rows: usize, cols: usize) -> AxisShares {
+    let (values, _, d) = host(table);
+    axis_shares(&values, rows, cols, d)
 }
 
 /// [`AxisShares`] of a row-major host buffer of `rows × cols` positions of width `d`.

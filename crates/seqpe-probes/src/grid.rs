@@ -334,21 +334,39 @@ pub fn accuracy<B: Backend>(
     cache: &PeTableCache<B>,
     device: &B::Device,
 ) -> Result<f64> {
-    let per_class = class_accuracy(model, examples, cache, device)?;
-    let right: usize = per_class.iter().map(|c| c.0).sum();
-    Ok(right as f64 / examples.len().max(1) as f64)
+    Ok(class_accuracy(model, examples, cache, device)?.top1())
 }
 
-/// Top-1 of `model` on `examples` per class: `(right, images)` of each of the four classes, in
-/// the order of [`class_names`] (which answers a model gets right: an encoding that
-/// tells columns apart but not rows answers `relative`'s left/right and guesses above/below).
+/// `(right, images)` of each of the four classes, in the order of [`class_names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassCounts(pub [(usize, usize); 4]);
+
+impl ClassCounts {
+    /// Top-1 over every image.
+    pub fn top1(&self) -> f64 {
+        let (right, images) = self.0.iter().fold((0, 0), |(r, n), c| (r + c.0, n + c.1));
+        right as f64 / images.max(1) as f64
+    }
+
+    /// Top-1 of each class's images.
+    pub fn shares(&self) -> Vec<f64> {
+        self.0
+            .iter()
+            .map(|&(r, n)| r as f64 / n.max(1) as f64)
+            .collect()
+    }
+}
+
+/// Top-1 of `model` on `examples` per class (which answers a model gets right: an encoding that
+/// tells rows apart but not columns answers `relative`'s above/below and one side for every
+/// same-row pair).
 pub fn class_accuracy<B: Backend>(
     model: &Vit<B>,
     examples: &[GridExample],
     cache: &PeTableCache<B>,
     device: &B::Device,
-) -> Result<[(usize, usize); 4]> {
-    let mut out = [(0usize, 0usize); 4];
+) -> Result<ClassCounts> {
+    let mut out = ClassCounts::default();
     for chunk in examples.chunks(128) {
         let g = chunk[0].grid;
         if chunk.iter().any(|e| e.grid != g) {
@@ -367,7 +385,7 @@ pub fn class_accuracy<B: Backend>(
             .to_vec()
             .map_err(|e| anyhow::anyhow!("cannot read the predictions: {e:?}"))?;
         for (e, p) in chunk.iter().zip(pred) {
-            let cell = &mut out[e.label as usize];
+            let cell = &mut out.0[e.label as usize];
             cell.0 += usize::from(p == i64::from(e.label));
             cell.1 += 1;
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use seqpe_core::diagnostics::{axis_shares, AxisShares};
+use seqpe_core::diagnostics::{table_axis_shares, AxisShares};
 use seqpe_core::{PeKind, PeTableCache};
 use seqpe_text::model::Gpt;
 use seqpe_train::run::RunDir;
@@ -209,18 +209,14 @@ pub fn evaluate<B: Backend>(
                 .into_iter()
                 .map(|(g, images)| {
                     let classes = grid::class_accuracy(&model, &images, &cache, device)?;
-                    let right: usize = classes.iter().map(|c| c.0).sum();
                     Ok(ProbePoint {
                         label: format!("{g}×{g}"),
                         key: g,
                         trained: g == cfg.probe.grid,
-                        accuracy: right as f64 / images.len().max(1) as f64,
+                        accuracy: classes.top1(),
                         exact_match: None,
                         examples: images.len(),
-                        per_class: classes
-                            .iter()
-                            .map(|&(r, n)| r as f64 / n.max(1) as f64)
-                            .collect(),
+                        per_class: classes.shares(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -254,16 +250,11 @@ fn grid_axes<B: Backend>(
     let Some(table) = model.positions.position_vectors(&grid, device)? else {
         return Ok(None);
     };
-    let [n, d] = table.dims();
-    let values: Vec<f32> = table
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .map_err(|e| anyhow::anyhow!("cannot read the position vectors: {e:?}"))?;
+    let n = table.dims()[0];
     if n != g * g {
         anyhow::bail!("expected {} position vectors, got {n}", g * g);
     }
-    Ok(Some(axis_shares(&values, g, g, d)))
+    Ok(Some(table_axis_shares(table, g, g)))
 }
 
 /// Writes `train` training examples of a probe (those a run seeded `seed` draws first) and its

@@ -290,8 +290,8 @@ fn class_accuracy_counts_each_label_by_hand() {
         cell.1 += 1;
     }
     let got = grid::class_accuracy(&vit, &images, &PeTableCache::new(), &DEV).unwrap();
-    assert_eq!(got, expect);
-    assert_eq!(got.iter().map(|c| c.1).sum::<usize>(), 24);
+    assert_eq!(got.0, expect);
+    assert_eq!(got.0.iter().map(|c| c.1).sum::<usize>(), 24);
 }
 
 /// Greedy decoding of a SeqPE GPT cast to bf16 (its table and context follow the weights): the

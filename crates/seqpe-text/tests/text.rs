@@ -258,15 +258,19 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
     let corpus = write_corpus(&dir);
     let run = dir.join("run");
     train::<AD>(tiny_config(PeKind::SeqPe, 2), &options(&run, &corpus), &DEV).unwrap();
-    let report = evaluate_run::<Flex>(
-        &run,
-        &[16, 64, 512],
-        seqpe_datasets::EvalSplit::Test,
-        &CorpusSource::Dir(corpus.clone()),
-        seqpe_train::Precision::F32,
-        &DEV,
-    )
-    .unwrap();
+    // the test split of the corpus at `lengths`
+    let evaluate = |lengths: &[usize], precision| {
+        let source = CorpusSource::Dir(corpus.clone());
+        evaluate_run::<Flex>(
+            &run,
+            lengths,
+            seqpe_datasets::EvalSplit::Test,
+            &source,
+            precision,
+            &DEV,
+        )
+    };
+    let report = evaluate(&[16, 64, 512], seqpe_train::Precision::F32).unwrap();
     assert_eq!(report.pe_tables_built, 3);
     let tokens = report.results[0].tokens;
     assert!(
@@ -283,15 +287,7 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
         .all(|r| r.words > 0 && r.words < r.tokens));
     // `eval-text --precision bf16`: the same chunks scored with bf16 weights and forward pass, the
     // log-softmax in f32; perplexities within 3 % of f32's
-    let bf16 = evaluate_run::<Flex>(
-        &run,
-        &[16, 64, 512],
-        seqpe_datasets::EvalSplit::Test,
-        &CorpusSource::Dir(corpus.clone()),
-        seqpe_train::Precision::Bf16,
-        &DEV,
-    )
-    .unwrap();
+    let bf16 = evaluate(&[16, 64, 512], seqpe_train::Precision::Bf16).unwrap();
     assert_eq!(bf16.precision, seqpe_train::Precision::Bf16);
     for (a, b) in report.results.iter().zip(&bf16.results) {
         assert_eq!(a.tokens, b.tokens);
@@ -305,16 +301,9 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
         );
     }
     // f16 has no compute dtype here: refused, not scored as f32
-    let err = evaluate_run::<Flex>(
-        &run,
-        &[16],
-        seqpe_datasets::EvalSplit::Test,
-        &CorpusSource::Dir(corpus.clone()),
-        seqpe_train::Precision::F16,
-        &DEV,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = evaluate(&[16], seqpe_train::Precision::F16)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("needs loss scaling"), "{err}");
 }
 

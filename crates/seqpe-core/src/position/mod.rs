@@ -239,9 +239,9 @@ pub struct PositionContext<B: Backend> {
     pub input: Option<Tensor<B, 3>>,
     pub layers: LayerPositions<B>,
     /// The positions this context encodes ([`PositionEncoding::context`] records them; `None`
-    /// for a context built by hand). On a random-shift training step its corners are the shifted
-    /// windows, so a task whose targets depend on where its tokens are (the grid probes'
-    /// coordinate regression) can follow the positions the model was given.
+    /// for a context built by hand or a slice of one). On a random-shift training step its
+    /// corners are the shifted windows, so a task whose targets hold for the unshifted positions
+    /// only (the grid probes' coordinate regression) can tell such a step.
     pub grid: Option<PositionGrid>,
 }
 
