@@ -42,6 +42,10 @@ pub struct TrainArgs {
     /// v1.1/v2.0 JSON file, or a folder of them.
     #[arg(long)]
     pub qa_data: Option<PathBuf>,
+    /// The built-in task (without `--qa-data`): `cloze` (the preset's) or `passkey`, with the
+    /// training budget the task needs at the preset (`QaConfig::set_task`).
+    #[arg(long, value_enum)]
+    pub task: Option<crate::report_qa::QaTask>,
     /// Presets: tiny, small.
     #[command(flatten)]
     pub run: RunArgs,
@@ -56,6 +60,9 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
         }
         if let Some(d) = &args.qa_data {
             c.qa.data = Some(d.clone());
+        }
+        if let Some(task) = args.task {
+            c.set_task(task.built_in());
         }
     })?;
     let run = RunDir::new(

@@ -38,7 +38,7 @@ pub enum QaTask {
 }
 
 impl QaTask {
-    fn built_in(self) -> BuiltInTask {
+    pub(crate) fn built_in(self) -> BuiltInTask {
         match self {
             QaTask::Passkey => BuiltInTask::Passkey,
             QaTask::Cloze => BuiltInTask::Cloze,
@@ -142,7 +142,7 @@ impl<B: AutodiffBackend> Experiment<B> for QaExperiment<'_> {
             );
         }
         let mut cfg = QaConfig::preset(&self.args.preset)?;
-        cfg.qa.task = self.args.task.built_in();
+        cfg.set_task(self.args.task.built_in());
         cfg.from = from.clone();
         apply_overrides(&mut cfg, &self.args.common.overrides)?;
         let (text_cfg, _) = seqpe_qa::task::text_run(&from)?;
