@@ -85,6 +85,10 @@ pub fn train<B: AutodiffBackend>(args: TrainArgs, device: &B::Device) -> Result<
                         .iter()
                         .map(|d| GivenFlag::new("--qa-data", "qa.data", d)),
                 )
+                .chain(
+                    args.task
+                        .map(|t| GivenFlag::new("--task", "qa.task", &t.built_in())),
+                )
                 .collect(),
         ),
         corpus: args.corpus.source(),
