@@ -177,9 +177,9 @@ impl QaConfig {
     /// passkey retrieval at `small` trains 3,000 steps (warm-up 100, validation and checkpoints
     /// every 250) instead of the cloze task's 600. Chosen on validation data (2026-12-07, an
     /// ALiBi fine-tune of `report-text-small-alibi`): the answer perplexity of the validation
-    /// prompts stayed at 7.6 through step 600 (test EM 0 % at 1×, as the 600-step budget ended)
-    /// and fell to 4.0 at step 1,500 and 1.2 at 2,250, once the model had learned to copy the
-    /// number (`docs/reference-notes.md`, note 26). Call it before `--set` overrides.
+    /// prompts was still 7.4 at step 600 (test EM 0 % at 1×, as the 600-step budget ended);
+    /// with 3,000 steps it fell to 4.0 at step 1,500 and 1.2 at 2,250, once the model had learned
+    /// to copy the number (`docs/reference-notes.md`, note 26). Call it before `--set` overrides.
     pub fn set_task(&mut self, task: BuiltInTask) {
         self.qa.task = task;
         if task == BuiltInTask::Passkey
