@@ -272,4 +272,16 @@ mod tests {
         tiny.set_task(BuiltInTask::Passkey);
         assert_eq!(tiny.train, QaConfig::preset("tiny").unwrap().train);
     }
+
+    /// `train-qa --task` is checked against a resumed run's saved config as the setting
+    /// `qa.task=…`: the key and value it writes must be ones a config takes.
+    #[test]
+    fn the_task_flag_names_the_task_setting() {
+        use seqpe_train::config::{apply_overrides, GivenFlag};
+        let flag = GivenFlag::new("--task", "qa.task", &BuiltInTask::Passkey);
+        assert_eq!(flag.setting, "qa.task=\"passkey\"");
+        let mut cfg = QaConfig::preset("small").unwrap();
+        apply_overrides(&mut cfg, &[flag.setting]).unwrap();
+        assert_eq!(cfg.qa.task, BuiltInTask::Passkey);
+    }
 }
