@@ -102,14 +102,24 @@ fn bf16_compute_trains_and_keeps_f32_weights() {
         cfg.train.checkpoint_every = 1000;
         cfg.model.dropout = 0.0;
         cfg.train.warmup_steps = 10;
+        // the same run in f32 is the yardstick: "as the f32 runs do" (a fixed fraction of the first
+        // loss sat within rounding of the bf16 result on one machine and failed on another)
+        let f32_run = dir.join(format!("f32-{pe}"));
+        let f32_last = train::<AD>(cfg.clone(), &options(&f32_run, &corpus), &DEV)
+            .unwrap()
+            .final_loss;
         cfg.train.precision = seqpe_train::Precision::Bf16;
         let summary = train::<AD>(cfg, &options(&run, &corpus), &DEV).unwrap();
         let losses = logged_losses(&run);
         let (first, last) = (losses[0].1, summary.final_loss);
-        println!("{pe} bf16: loss {first:.3} -> {last:.3}");
+        println!("{pe} bf16: loss {first:.3} -> {last:.3} (f32: {f32_last:.3})");
         assert!(
-            last.is_finite() && last < first * 0.7,
+            last.is_finite() && last < first * 0.8,
             "{pe}: {first} -> {last}"
+        );
+        assert!(
+            (last - f32_last).abs() < 0.1 * f32_last,
+            "{pe}: bf16 ends at {last}, f32 at {f32_last}"
         );
         let saved: seqpe_text::config::TextConfig =
             seqpe_train::config::load(&seqpe_train::RunDir::new(&run)).unwrap();
