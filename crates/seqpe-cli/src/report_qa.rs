@@ -23,7 +23,7 @@ use crate::args::CorpusArgs;
 use crate::plot::line_chart;
 use crate::report::{
     machine, markdown_table, runs_table, seeds_of, seeds_sentence, seqpe_against, spread_rows,
-    spread_series, today, Better, Experiment, Outcome, Plan, Seed,
+    spread_series, today, Against, Better, Experiment, Outcome, Plan, Seed,
 };
 use crate::text_cmd::command_line;
 
@@ -252,14 +252,18 @@ fn against_baselines(results: &[QaResult]) -> String {
     let points = factors(results);
     let keys: Vec<usize> = points.iter().map(|p| p.0).collect();
     let columns: Vec<String> = points.into_iter().map(|p| p.1).collect();
-    let Some((legend, section)) = seqpe_against(
+    let Some(Against {
+        legend, section, ..
+    }) = seqpe_against(
         results,
         &keys,
         &columns,
+        "length",
         |e, k| at(e, k).map(|s| s.answer_ppl),
         Better::Lower,
         2,
-    ) else {
+    )
+    else {
         return String::new();
     };
     format!(

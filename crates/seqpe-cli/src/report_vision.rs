@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::plot::{heatmaps, line_chart, Heatmap};
 use crate::report::{
     best_valid_cell, diagnostic_columns, machine, markdown_table, regularizer_chart, runs_table,
-    seeds_of, seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared,
-    Experiment, Outcome, Plan, RunColumn, Seed,
+    seeds_of, seeds_sentence, seqpe_against, spread_rows, spread_series, today, Against, Better,
+    Compared, Experiment, Outcome, Plan, RunColumn, Seed,
 };
 
 /// The run folder name of a method: `vision-<preset>-<pe>[-dims1]`.
@@ -230,10 +230,11 @@ pub fn accuracy_table(results: &[MethodResult]) -> String {
 }
 
 /// The 2-D SeqPE run's test top-1 minus every baseline's at each size, with where it wins,
-/// loses and ties (empty without one; the `--dims 1` ablation is not a baseline).
-pub fn against_baselines(results: &[MethodResult]) -> String {
+/// loses and ties: the lead sentence and the section (both empty without one; the `--dims 1`
+/// ablation is not a baseline).
+pub fn against_baselines(results: &[MethodResult]) -> (String, String) {
     let Some(first) = results.first() else {
-        return String::new();
+        return (String::new(), String::new());
     };
     let columns: Vec<String> = first
         .eval
@@ -241,20 +242,29 @@ pub fn against_baselines(results: &[MethodResult]) -> String {
         .iter()
         .map(|r| format!("{} px ({}×{})", r.size, r.grid, r.grid))
         .collect();
-    let Some((legend, section)) = seqpe_against(
+    let Some(Against {
+        legend,
+        section,
+        lead,
+    }) = seqpe_against(
         results,
         &sizes(results),
         &columns,
+        "size",
         |e, size| at(e, size).map(|r| 100.0 * r.top1),
         Better::Higher,
         1,
-    ) else {
-        return String::new();
+    )
+    else {
+        return (String::new(), String::new());
     };
-    format!(
-        "### SeqPE against each baseline (test top-1)\n\n\
-         SeqPE's accuracy minus the baseline's at each size, in points ({legend}), from the \
-         table above.\n\n{section}\n"
+    (
+        lead,
+        format!(
+            "### SeqPE against each baseline (test top-1)\n\n\
+             SeqPE's accuracy minus the baseline's at each size, in points ({legend}), from the \
+             table above.\n\n{section}\n"
+        ),
     )
 }
 
@@ -295,18 +305,32 @@ pub struct Section {
     pub results: Vec<MethodResult>,
 }
 
-/// What a preset's protocol is, for the section heading.
-fn protocol(c: &VisionConfig) -> String {
-    let m = &c.model;
-    let side = m.train_side();
+/// The protocol's short name: "upsampling" or "native detail".
+fn protocol_name(c: &VisionConfig) -> &'static str {
+    if is_native(c) {
+        "native detail"
+    } else {
+        "upsampling"
+    }
+}
+
+/// Whether a preset trains on downsampled images and tests closer to their native size.
+fn is_native(c: &VisionConfig) -> bool {
     let largest = c
         .data
         .eval_sizes
         .iter()
         .max()
         .copied()
-        .unwrap_or(m.image_size);
-    if c.preset == "small-native" || largest <= 28 && m.image_size < 28 {
+        .unwrap_or(c.model.image_size);
+    c.preset == "small-native" || largest <= 28 && c.model.image_size < 28
+}
+
+/// What a preset's protocol is, for the section heading.
+fn protocol(c: &VisionConfig) -> String {
+    let m = &c.model;
+    let side = m.train_side();
+    if is_native(c) {
         format!(
             "native detail: trained on images downsampled to {} px (patch {}, {side}×{side}); \
              larger test sizes come closer to the native 28 px, so they carry real detail",
@@ -322,14 +346,16 @@ fn protocol(c: &VisionConfig) -> String {
     }
 }
 
-/// The markdown and plots of one section; files are named with `tag`.
+/// The markdown and plots of one section (files named with `tag`), and its line of the page's
+/// "What the numbers show".
 fn section_markdown<B: burn::tensor::backend::Backend>(
     sec: &Section,
     tag: &str,
     out: &Path,
     device: &B::Device,
-) -> Result<(String, Vec<PathBuf>)> {
+) -> Result<(String, String, Vec<PathBuf>)> {
     let (plan, results) = (&sec.plan, &sec.results);
+    let (lead, against) = against_baselines(results);
     let mut pngs = Vec::new();
     let acc_png = out.join(format!("vision_accuracy{tag}.png"));
     let series = spread_series(
@@ -493,7 +519,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
         },
         big = large,
         table = accuracy_table(results),
-        against = against_baselines(results),
+        against = against,
         acc = acc_png.file_name().unwrap().to_string_lossy(),
         heat = heat_note,
         reg = reg_note,
@@ -510,7 +536,7 @@ fn section_markdown<B: burn::tensor::backend::Backend>(
             String::new()
         },
     );
-    Ok((md, pngs))
+    Ok((md, lead, pngs))
 }
 
 /// Writes `<out>/vision.md` (one section per protocol) and its plots.
@@ -524,6 +550,7 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
     std::fs::create_dir_all(out)?;
     let mut body = String::new();
+    let mut leads = Vec::new();
     let mut pngs = Vec::new();
     for (i, sec) in sections.iter().enumerate() {
         let tag = if i == 0 {
@@ -531,7 +558,14 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
         } else {
             format!("_{}", sec.plan.base.preset)
         };
-        let (md, p) = section_markdown::<B>(sec, &tag, out, device)?;
+        let (md, lead, p) = section_markdown::<B>(sec, &tag, out, device)?;
+        if !lead.is_empty() {
+            leads.push(format!(
+                "* preset `{}` ({}): {lead}",
+                sec.plan.base.preset,
+                protocol_name(&sec.plan.base)
+            ));
+        }
         body += &md;
         body.push('\n');
         pngs.extend(p);
@@ -539,6 +573,7 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
     let all: Vec<&MethodResult> = sections.iter().flat_map(|s| &s.results).collect();
     let train_total: f64 = all.iter().map(|r| r.train.total_seconds).sum();
     let eval_total: f64 = all.iter().map(|r| r.eval_seconds).sum();
+    let seeds = sections.first().map_or(1, |s| seeds_of(&s.results));
     let md = format!(
         "# Vision: ViT accuracy beyond the training resolution\n\n\
          Generated by `{command}` on {date} ({machine}; backend `{backend}`). This invocation \
@@ -546,16 +581,25 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
          reused); summed over the runs below, training took {train_total:.0} s and evaluation \
          {eval_total:.0} s ({both:.1} min), whether they ran in this invocation or were reused \
          from an earlier one. Model selection used validation accuracy at the training size \
-         only; every number below is on the test split.{seeds}\n\n{body}\
+         only; every number below is on the test split.{seeds}\n\n{lead}{body}\
          ## Reproduce\n\n```sh\ncargo xtask fetch-data vision\n{command}\n```\n\n\
          Finished runs and evaluations are reused; pass `--retrain` to train again.\n",
         date = today(),
         machine = machine(),
         wall = wall_seconds,
         both = (train_total + eval_total) / 60.0,
-        seeds = match sections.first().map_or(1, |s| seeds_of(&s.results)) {
+        seeds = match seeds {
             0 | 1 => " One seed per method.".to_string(),
             n => seeds_sentence(n),
+        },
+        lead = if leads.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "**What the numbers show** (test top-1 %, {}):\n\n{}\n\n",
+                crate::report::lead_legend(seeds),
+                leads.join("\n")
+            )
         },
     );
     let path = out.join("vision.md");

@@ -431,7 +431,17 @@ fn several_seeds_show_mean_and_spread_and_count_ties() {
     let table = seqpe_cli::report_text::ppl_table(&results, false);
     // seqpe at 1×: 120 and 122
     assert!(table.contains("| seqpe | 121.00 ± 1.41 |"), "{table}");
-    let against = seqpe_cli::report_text::against_baselines(&results);
+    let (lead, against) = seqpe_cli::report_text::against_baselines(&results);
+    // the page's first lines say the same in one sentence: SeqPE at 1× (120, 122) and 8×
+    // (131.25, 133.25); ape and nope trail it by more than 2.83 everywhere, rope leads by 10
+    assert!(
+        lead.contains(
+            "SeqPE 121.00 ± 1.41 at 128 (1×), 132.25 ± 1.41 at 1024 (8×); better than `ape` \
+             and `nope` at every length; worse than `rope` at every length."
+        ),
+        "{lead}"
+    );
+    assert!(lead.contains("mean ± sd over 2 seeds"), "{lead}");
     // seqpe − ape at 1×: 121 − 131 = −10 beyond 1.41 + 1.41 → a win; seqpe − nope at 1×:
     // 121 − 126 = −5 → a win; at 2×: (121.25 − 126.25) the same
     assert!(against.contains("| `ape` | -10.00 ✓ |"), "{against}");

@@ -20,7 +20,7 @@ pub use runner::{
     cached_result, ensure_trained, run_plan, seqpe_only_keys, unread_keys, Compared, Experiment,
     Outcome, Plan, Seed,
 };
-pub use spread::{against_legend, against_section, Better, Spread, Verdict};
+pub use spread::{against_lead, against_legend, against_section, Better, Spread, Verdict};
 
 use crate::plot::{line_chart, Series};
 
@@ -124,19 +124,29 @@ pub fn spread_series<M: Clone + PartialEq, E, K: Copy>(
         .collect()
 }
 
+/// A page's "SeqPE against each baseline", from [`seqpe_against`].
+pub struct Against {
+    /// What the differences and marks mean (a parenthesis for the sentence above the table).
+    pub legend: String,
+    /// The table of differences and one line per baseline ([`against_section`]).
+    pub section: String,
+    /// The same verdicts in one sentence for the page's first lines ([`against_lead`]).
+    pub lead: String,
+}
+
 /// A page's "SeqPE against each baseline": the figure `value` of every method at each of
-/// `points` (labelled by `columns`) over its seeds, the main SeqPE's row
-/// ([`Compared::is_main_seqpe`]) against every method that does not train SeqPE, counted
-/// against the spread ([`against_section`]). Returns the legend (what the differences and marks
-/// mean) and the section; `None` without a SeqPE run.
+/// `points` (labelled by `columns`; `point` names one, "length" or "size") over its seeds, the
+/// main SeqPE's row ([`Compared::is_main_seqpe`]) against every method that does not train
+/// SeqPE, counted against the spread ([`against_section`]). `None` without a SeqPE run.
 pub fn seqpe_against<M: Compared, E, K: Copy>(
     results: &[Outcome<M, E>],
     points: &[K],
     columns: &[String],
+    point: &str,
     value: impl Fn(&E, K) -> Option<f64>,
     better: Better,
     decimals: usize,
-) -> Option<(String, String)> {
+) -> Option<Against> {
     let rows = spread_rows(results, points, value);
     let seqpe = rows.iter().find(|r| r.0.is_main_seqpe())?;
     let better_means = match better {
@@ -149,10 +159,24 @@ pub fn seqpe_against<M: Compared, E, K: Copy>(
         .map(|r| (r.0.label(), r.1.clone()))
         .collect();
     let seeded = results.iter().any(|r| r.seed != Seed(1));
-    Some((
-        against_legend(seeded, better_means),
-        against_section(columns, &seqpe.1, &others, better, decimals),
-    ))
+    Some(Against {
+        legend: against_legend(seeded, better_means),
+        section: against_section(columns, &seqpe.1, &others, better, decimals),
+        lead: against_lead(columns, &seqpe.1, &others, better, decimals, point),
+    })
+}
+
+/// The parenthesis of a page's "What the numbers show" after its metric: how the seeds are
+/// summed up and when a difference counts.
+pub fn lead_legend(seeds: usize) -> String {
+    if seeds > 1 {
+        format!(
+            "mean ± sd over {seeds} seeds; a win or a loss only where the means differ by more \
+             than the two standard deviations together, the rest a tie"
+        )
+    } else {
+        "one seed, so every difference counts and none is yet a result".into()
+    }
 }
 
 /// The seeds per method of a page, as a sentence for its first paragraph (empty for one seed).

@@ -90,42 +90,30 @@ pub fn against_section(
     better: Better,
     decimals: usize,
 ) -> String {
-    let seeded = seqpe
-        .iter()
-        .chain(others.iter().flat_map(|o| o.1.iter()))
-        .flatten()
-        .any(|s| s.n > 1);
+    let seeded = is_seeded(seqpe, others);
     let mut header = vec!["SeqPE − …".to_string()];
     header.extend(columns.iter().cloned());
     let mut rows = Vec::new();
     let mut lines = Vec::new();
-    for (name, values) in others {
-        let mut row = vec![format!("`{name}`")];
-        let (mut wins, mut losses, mut ties) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, col) in columns.iter().enumerate() {
-            let (Some(a), Some(b)) = (
-                seqpe.get(i).copied().flatten(),
-                values.get(i).copied().flatten(),
-            ) else {
-                row.push("-".into());
-                continue;
-            };
-            let d = a.mean - b.mean;
-            let verdict = a.against(&b, better);
-            let mark = match (verdict, seeded) {
-                (Verdict::Better, _) => " ✓",
-                (Verdict::Worse, true) => " ✗",
-                (Verdict::Tie, true) => " ≈",
-                (_, false) => "",
-            };
-            row.push(format!("{d:+.decimals$}{mark}"));
-            match (verdict, seeded) {
-                (Verdict::Better, _) => wins.push(col.clone()),
-                (Verdict::Tie, true) => ties.push(col.clone()),
-                _ => losses.push(col.clone()),
-            }
+    for c in compare(columns.len(), seqpe, others, better) {
+        let mut row = vec![format!("`{}`", c.name)];
+        for cell in &c.cells {
+            row.push(match *cell {
+                None => "-".into(),
+                Some((d, verdict)) => {
+                    let mark = match (verdict, seeded) {
+                        (Verdict::Better, _) => " ✓",
+                        (Verdict::Worse, true) => " ✗",
+                        (Verdict::Tie, true) => " ≈",
+                        (_, false) => "",
+                    };
+                    format!("{d:+.decimals$}{mark}")
+                }
+            });
         }
         rows.push(row);
+        let (wins, losses, ties) = c.split(columns, seeded);
+        let name = &c.name;
         lines.push(if seeded {
             let mut parts = Vec::new();
             if !wins.is_empty() {
@@ -151,6 +139,133 @@ pub fn against_section(
         });
     }
     format!("{}\n{}\n", markdown_table(&header, &rows), lines.join("\n"))
+}
+
+/// The verdicts of [`against_section`] in one sentence, for a page's first lines: SeqPE's
+/// figure at the first and last point, then the methods it beats, ties and trails at every
+/// `point` (a noun: "length", "size"), and where it does which against the rest. With one seed
+/// a tie is "not better", as in the section.
+pub fn against_lead(
+    columns: &[String],
+    seqpe: &[Option<Spread>],
+    others: &[(String, Vec<Option<Spread>>)],
+    better: Better,
+    decimals: usize,
+    point: &str,
+) -> String {
+    let seeded = is_seeded(seqpe, others);
+    let shown: Vec<String> = columns
+        .iter()
+        .zip(seqpe)
+        .filter_map(|(c, s)| s.map(|s| format!("{} at {c}", s.show(decimals))))
+        .collect();
+    let mut parts = Vec::new();
+    match shown.as_slice() {
+        [] => return String::new(),
+        [one] => parts.push(format!("SeqPE {one}")),
+        [first, .., last] => parts.push(format!("SeqPE {first}, {last}")),
+    }
+    let (mut all_better, mut all_worse, mut all_tied, mut mixed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for c in compare(columns.len(), seqpe, others, better) {
+        let (wins, losses, ties) = c.split(columns, seeded);
+        let name = format!("`{}`", c.name);
+        match (wins.is_empty(), losses.is_empty(), ties.is_empty()) {
+            (true, true, true) => {}
+            (false, true, true) => all_better.push(name),
+            (true, false, true) => all_worse.push(name),
+            (true, true, false) => all_tied.push(name),
+            _ => {
+                let mut said = Vec::new();
+                let worse = if seeded { "worse" } else { "not better" };
+                for (what, at) in [("better", wins), (worse, losses), ("tied", ties)] {
+                    if !at.is_empty() {
+                        said.push(format!("{what} at {}", at.join(", ")));
+                    }
+                }
+                mixed.push(format!("against {name} {}", said.join(", ")));
+            }
+        }
+    }
+    let worse = if seeded {
+        ("worse than", "every")
+    } else {
+        ("not better than", "any")
+    };
+    for ((what, every), names) in [
+        (("better than", "every"), all_better),
+        (("tied with", "every"), all_tied),
+        (worse, all_worse),
+    ] {
+        if !names.is_empty() {
+            parts.push(format!("{what} {} at {every} {point}", and_list(&names)));
+        }
+    }
+    parts.extend(mixed);
+    format!("{}.", parts.join("; "))
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Whether any figure of a comparison comes from several seeds.
+fn is_seeded(seqpe: &[Option<Spread>], others: &[(String, Vec<Option<Spread>>)]) -> bool {
+    seqpe
+        .iter()
+        .chain(others.iter().flat_map(|o| o.1.iter()))
+        .flatten()
+        .any(|s| s.n > 1)
+}
+
+/// SeqPE against one other method: the difference of the means and the verdict at each point
+/// (`None` where either was not evaluated).
+struct Comparison {
+    name: String,
+    cells: Vec<Option<(f64, Verdict)>>,
+}
+
+impl Comparison {
+    /// The columns where SeqPE wins, loses and ties; with one seed a tie counts as a loss ("not
+    /// better").
+    fn split(&self, columns: &[String], seeded: bool) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let (mut wins, mut losses, mut ties) = (Vec::new(), Vec::new(), Vec::new());
+        for (col, cell) in columns.iter().zip(&self.cells) {
+            match (cell.map(|c| c.1), seeded) {
+                (None, _) => {}
+                (Some(Verdict::Better), _) => wins.push(col.clone()),
+                (Some(Verdict::Tie), true) => ties.push(col.clone()),
+                _ => losses.push(col.clone()),
+            }
+        }
+        (wins, losses, ties)
+    }
+}
+
+fn compare(
+    points: usize,
+    seqpe: &[Option<Spread>],
+    others: &[(String, Vec<Option<Spread>>)],
+    better: Better,
+) -> Vec<Comparison> {
+    others
+        .iter()
+        .map(|(name, values)| Comparison {
+            name: name.clone(),
+            cells: (0..points)
+                .map(|i| {
+                    let a = seqpe.get(i).copied().flatten()?;
+                    let b = values.get(i).copied().flatten()?;
+                    Some((a.mean - b.mean, a.against(&b, better)))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The sentence under an "against" table saying what its marks mean.
@@ -241,6 +356,34 @@ mod tests {
         assert!(
             page.contains("* against `nope`: better at 2×; **worse at 1×**"),
             "{page}"
+        );
+        // the same verdicts in the page's lead sentence
+        let lead = against_lead(&cols, &seqpe, &others, Better::Lower, 1, "length");
+        assert_eq!(
+            lead,
+            "SeqPE 11.0 ± 1.0 at 1×, 20.0 ± 0.0 at 2×; against `ape` better at 1×, tied at 2×; \
+             against `nope` better at 2×, worse at 1×."
+        );
+        // a method tied at every point is named once; one seed makes a tie "not better"
+        let tied = vec![(
+            "sin".to_string(),
+            vec![s([9.0, 11.0, 13.0]), s([18.0, 20.0, 22.0])],
+        )];
+        assert_eq!(
+            against_lead(&cols, &seqpe, &tied, Better::Lower, 1, "length"),
+            "SeqPE 11.0 ± 1.0 at 1×, 20.0 ± 0.0 at 2×; tied with `sin` at every length."
+        );
+        let single = vec![("sin".to_string(), vec![one(11.0), one(21.0)])];
+        assert_eq!(
+            against_lead(
+                &cols,
+                &[one(11.0), one(20.0)],
+                &single,
+                Better::Lower,
+                1,
+                "size"
+            ),
+            "SeqPE 11.0 at 1×, 20.0 at 2×; against `sin` better at 2×, not better at 1×."
         );
         // exactly at the margin is a tie, not a win
         let a = Spread::of(&[1.0, 3.0]).unwrap(); // 2 ± 1.414

@@ -14,8 +14,8 @@ use super::twin::{twin_section, TwinRun};
 use crate::plot::line_chart;
 use crate::report::{
     best_valid_cell, diagnostic_columns, machine, markdown_table, runs_table, seed_counts,
-    seeds_sentence, seqpe_against, spread_rows, spread_series, today, Better, Compared, RunColumn,
-    Verdict,
+    seeds_sentence, seqpe_against, spread_rows, spread_series, today, Against, Better, Compared,
+    RunColumn, Verdict,
 };
 
 /// The accuracy table of a probe in %: per-token accuracy of greedy answers (sequences) or
@@ -51,14 +51,18 @@ fn against_baselines(probe: Probe, results: &[ProbeResult]) -> String {
     let pts = points(results);
     let keys: Vec<usize> = pts.iter().map(|p| p.key).collect();
     let columns: Vec<String> = pts.iter().map(|p| column(p, probe)).collect();
-    let Some((legend, section)) = seqpe_against(
+    let Some(Against {
+        legend, section, ..
+    }) = seqpe_against(
         results,
         &keys,
         &columns,
+        "point",
         |e, k| at(e, k).map(|p| 100.0 * p.accuracy),
         Better::Higher,
         1,
-    ) else {
+    )
+    else {
         return String::new();
     };
     format!("SeqPE's accuracy minus the baseline's, in points ({legend}):\n\n{section}\n")
