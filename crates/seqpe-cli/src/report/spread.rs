@@ -183,7 +183,15 @@ pub fn against_lead(
                         said.push(format!("{what} at {}", at.join(", ")));
                     }
                 }
-                mixed.push(format!("against {name} {}", said.join(", ")));
+                // baselines with the same verdicts at every point share one clause
+                let said = said.join(", ");
+                match mixed
+                    .iter_mut()
+                    .find(|(_, s): &&mut (Vec<String>, String)| *s == said)
+                {
+                    Some((names, _)) => names.push(name),
+                    None => mixed.push((vec![name], said)),
+                }
             }
         }
     }
@@ -201,7 +209,11 @@ pub fn against_lead(
             parts.push(format!("{what} {} at {every} {point}", and_list(&names)));
         }
     }
-    parts.extend(mixed);
+    parts.extend(
+        mixed
+            .into_iter()
+            .map(|(names, said)| format!("against {} {said}", and_list(&names))),
+    );
     format!("{}.", parts.join("; "))
 }
 
@@ -363,6 +375,13 @@ mod tests {
             lead,
             "SeqPE 11.0 ± 1.0 at 1×, 20.0 ± 0.0 at 2×; against `ape` better at 1×, tied at 2×; \
              against `nope` better at 2×, worse at 1×."
+        );
+        // baselines with the same verdicts everywhere share one clause
+        let twins = vec![others[0].clone(), ("sin".to_string(), others[0].1.clone())];
+        assert_eq!(
+            against_lead(&cols, &seqpe, &twins, Better::Lower, 1, "length"),
+            "SeqPE 11.0 ± 1.0 at 1×, 20.0 ± 0.0 at 2×; against `ape` and `sin` better at 1×, \
+             tied at 2×."
         );
         // a method tied at every point is named once; one seed makes a tie "not better"
         let tied = vec![(
