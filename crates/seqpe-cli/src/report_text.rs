@@ -201,8 +201,12 @@ pub fn against_baselines(results: &[MethodResult]) -> (String, String) {
     };
     (
         format!(
-            "\n\n**What the numbers show** (test token perplexity, {}): {lead}",
-            crate::report::lead_legend(seeds_of(results))
+            "\n\n{}",
+            crate::report::lead_paragraph(
+                "test token perplexity",
+                seeds_of(results),
+                &format!(" {lead}")
+            )
         ),
         format!(
             "## SeqPE against each baseline (test token perplexity)\n\n\

@@ -596,9 +596,12 @@ pub fn write_report<B: burn::tensor::backend::Backend>(
             String::new()
         } else {
             format!(
-                "**What the numbers show** (test top-1 %, {}):\n\n{}\n\n",
-                crate::report::lead_legend(seeds),
-                leads.join("\n")
+                "{}\n\n",
+                crate::report::lead_paragraph(
+                    "test top-1 %",
+                    seeds,
+                    &format!("\n\n{}", leads.join("\n"))
+                )
             )
         },
     );

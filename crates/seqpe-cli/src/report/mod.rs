@@ -166,17 +166,19 @@ pub fn seqpe_against<M: Compared, E, K: Copy>(
     })
 }
 
-/// The parenthesis of a page's "What the numbers show" after its metric: how the seeds are
-/// summed up and when a difference counts.
-pub fn lead_legend(seeds: usize) -> String {
-    if seeds > 1 {
+/// A page's "What the numbers show" paragraph: the metric, how `seeds` seeds are summed up and
+/// when a difference counts, then `body` (which brings its own separator: " " before a
+/// sentence, a blank line before a list).
+pub fn lead_paragraph(metric: &str, seeds: usize, body: &str) -> String {
+    let legend = if seeds > 1 {
         format!(
             "mean ± sd over {seeds} seeds; a win or a loss only where the means differ by more \
              than the two standard deviations together, the rest a tie"
         )
     } else {
         "one seed, so every difference counts and none is yet a result".into()
-    }
+    };
+    format!("**What the numbers show** ({metric}, {legend}):{body}")
 }
 
 /// The seeds per method of a page, as a sentence for its first paragraph (empty for one seed).

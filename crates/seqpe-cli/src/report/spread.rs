@@ -165,8 +165,9 @@ pub fn against_lead(
         [one] => parts.push(format!("SeqPE {one}")),
         [first, .., last] => parts.push(format!("SeqPE {first}, {last}")),
     }
-    let (mut all_better, mut all_worse, mut all_tied, mut mixed) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut all_better, mut all_worse, mut all_tied) = (Vec::new(), Vec::new(), Vec::new());
+    // the rest: the baselines that share a clause, and the clause
+    let mut mixed: Vec<(Vec<String>, String)> = Vec::new();
     for c in compare(columns.len(), seqpe, others, better) {
         let (wins, losses, ties) = c.split(columns, seeded);
         let name = format!("`{}`", c.name);
@@ -185,10 +186,7 @@ pub fn against_lead(
                 }
                 // baselines with the same verdicts at every point share one clause
                 let said = said.join(", ");
-                match mixed
-                    .iter_mut()
-                    .find(|(_, s): &&mut (Vec<String>, String)| *s == said)
-                {
+                match mixed.iter_mut().find(|(_, s)| *s == said) {
                     Some((names, _)) => names.push(name),
                     None => mixed.push((vec![name], said)),
                 }
