@@ -23,7 +23,7 @@ use crate::args::CorpusArgs;
 use crate::plot::line_chart;
 use crate::report::{
     machine, markdown_table, runs_table, seeds_of, seeds_sentence, seqpe_against, spread_rows,
-    spread_series, today, Against, Better, Experiment, Outcome, Plan, Seed,
+    spread_series, today, Better, Experiment, Outcome, Plan, Seed,
 };
 use crate::text_cmd::command_line;
 
@@ -246,31 +246,76 @@ fn at(e: &QaEvalReport, factor: usize) -> Option<&LengthScore> {
     e.results.iter().find(|s| s.factor == factor)
 }
 
-/// SeqPE's test answer perplexity minus every baseline's at each length, with where it wins,
-/// loses and ties (empty without a SeqPE run).
-fn against_baselines(results: &[QaResult]) -> String {
+/// The page's first lines and its "SeqPE against each baseline" section, counted against the
+/// spread over seeds. Passkey counts the task's own measure, lenient EM (higher is better), and
+/// leads with it and with the encodings that learned the task (≥ 90 % at the fine-tuning
+/// length); the cloze task, whose EM does not rise above guessing, counts answer perplexity and
+/// has no lead. Both are empty without a SeqPE run, except the passkey's learned sentence.
+fn against_baselines(results: &[QaResult], task: QaTask) -> (String, String) {
     let points = factors(results);
     let keys: Vec<usize> = points.iter().map(|p| p.0).collect();
     let columns: Vec<String> = points.into_iter().map(|p| p.1).collect();
-    let Some(Against {
-        legend, section, ..
-    }) = seqpe_against(
-        results,
-        &keys,
-        &columns,
-        "length",
-        |e, k| at(e, k).map(|s| s.answer_ppl),
-        Better::Lower,
-        2,
-    )
-    else {
+    let (metric, figure, better, decimals): (&str, &str, _, _) = match task {
+        QaTask::Passkey => ("test lenient EM %", "lenient EM", Better::Higher, 1),
+        QaTask::Cloze => ("test answer perplexity", "answer perplexity", Better::Lower, 2),
+    };
+    let value = |e: &QaEvalReport, k: usize| {
+        at(e, k).map(|s| match task {
+            QaTask::Passkey => s.lenient_em,
+            QaTask::Cloze => s.answer_ppl,
+        })
+    };
+    let against = seqpe_against(results, &keys, &columns, "length", value, better, decimals);
+    let section = against.as_ref().map_or(String::new(), |a| {
+        format!(
+            "### SeqPE against each baseline ({metric})\n\n\
+             SeqPE's {figure} minus the baseline's at each length ({}), from the table \
+             above.\n\n{}\n",
+            a.legend, a.section
+        )
+    });
+    let lead = match task {
+        QaTask::Cloze => String::new(),
+        QaTask::Passkey => {
+            let body = match &against {
+                Some(a) => format!(" {} {}", a.lead, passkey_learned(results, &keys)),
+                None => format!(" {}", passkey_learned(results, &keys)),
+            };
+            format!(
+                "{}\n\n",
+                crate::report::lead_paragraph(metric, seeds_of(results), &body)
+            )
+        }
+    };
+    (lead, section)
+}
+
+/// Which encodings learned the passkey task: mean lenient EM ≥ 90 % at the fine-tuning length
+/// (the first of `keys`), with their figures; or that none did, so the longer lengths say nothing
+/// about extrapolation.
+fn passkey_learned(results: &[QaResult], keys: &[usize]) -> String {
+    let Some(&first) = keys.first() else {
         return String::new();
     };
-    format!(
-        "### SeqPE against each baseline (test answer perplexity)\n\n\
-         SeqPE's answer perplexity minus the baseline's at each length ({legend}), from the \
-         table above.\n\n{section}\n"
-    )
+    let learned: Vec<String> =
+        spread_rows(results, &[first], |e, k| at(e, k).map(|s| s.lenient_em))
+            .into_iter()
+            .filter_map(|(pe, cells)| {
+                cells[0]
+                    .filter(|c| c.mean >= 90.0)
+                    .map(|c| format!("`{pe}` ({})", c.show(1)))
+            })
+            .collect();
+    if learned.is_empty() {
+        "No encoding reaches 90 % at the fine-tuning length: at this budget the task is not \
+         learned, so the longer lengths say nothing about extrapolation."
+            .to_string()
+    } else {
+        format!(
+            "At the fine-tuning length the task is learned (≥ 90 %) by {}.",
+            learned.join(", ")
+        )
+    }
 }
 
 /// Writes the task's page and plot: `<out>/qa.md` and `qa_em.png` for passkey, `qa-cloze.md` and
@@ -332,7 +377,7 @@ pub fn write_report(
     let lenient = table(&|s| s.lenient_em, 1);
     let strict = table(&|s| s.strict_em, 1);
     let ppl = table(&|s| s.answer_ppl, 2);
-    let against = against_baselines(results);
+    let (lead, against) = against_baselines(results, args.task);
     let baselines = {
         let rows = vec![
             {
@@ -436,9 +481,9 @@ pub fn write_report(
          end-of-text or newline; SeqPE `attn_scalar` term against cached keys: `{scalar:?}`). \
          Lenient EM (the reference's): a gold answer, lower-cased and trimmed, is a substring of \
          the output; strict EM: the output's first line equals it.\n\n\
-         ## Lenient EM (%, test)\n\n{lenient}\n![EM vs length]({plot_name})\n\n{depths}\
+         ## Lenient EM (%, test)\n\n{lenient}\n{em_against}![EM vs length]({plot_name})\n\n{depths}\
          ## Strict EM (%, test)\n\n{strict}\n\
-         ## Answer perplexity (test, teacher-forced answer + end-of-text)\n\n{ppl}\n{against}\
+         ## Answer perplexity (test, teacher-forced answer + end-of-text)\n\n{ppl}\n{ppl_against}\
          {guessing}\
          ## Runs\n\n{runs}\n\
          Examples ({first_pe}):\n\n{samples}\n\
@@ -446,11 +491,9 @@ pub fn write_report(
         date = today(),
         machine = machine(),
         seeds = seeds_sentence(seeds_of(results)),
-        lead = match args.task {
-            QaTask::Passkey => passkey_lead(results, &keys),
-            QaTask::Cloze => String::new(),
-        },
         task_text = args.task.description(),
+        em_against = if args.task == QaTask::Passkey { against.as_str() } else { "" },
+        ppl_against = if args.task == QaTask::Cloze { against.as_str() } else { "" },
         depths = match args.task {
             QaTask::Passkey => depth_table(results, &keys),
             QaTask::Cloze => String::new(),
@@ -489,44 +532,6 @@ pub fn write_report(
     let path = args.common.out.join(page_name);
     std::fs::write(&path, md)?;
     Ok(path)
-}
-
-/// The passkey page's first lines: each encoding's mean EM (± sd over seeds) at the fine-tuning
-/// length and at the longest, and which encodings learned the task (≥ 90 % at 1×).
-fn passkey_lead(results: &[QaResult], keys: &[usize]) -> String {
-    let (Some(&first), Some(&last)) = (keys.first(), keys.last()) else {
-        return String::new();
-    };
-    let rows = spread_rows(results, &[first, last], |e, k| {
-        at(e, k).map(|s| s.lenient_em)
-    });
-    let mut learned = Vec::new();
-    let parts: Vec<String> = rows
-        .iter()
-        .map(|(pe, cells)| {
-            let show = |c: &Option<crate::report::Spread>| c.map_or("-".into(), |s| s.show(1));
-            if cells[0].is_some_and(|c| c.mean >= 90.0) {
-                learned.push(pe.to_string());
-            }
-            format!("{pe} {} → {}", show(&cells[0]), show(&cells[1]))
-        })
-        .collect();
-    let learned = if learned.is_empty() {
-        "No encoding reaches 90 % at the fine-tuning length: at this budget the task is not \
-         learned, so the longer lengths say nothing about extrapolation."
-            .to_string()
-    } else {
-        format!(
-            "At the fine-tuning length the task is learned (≥ 90 %) by {}.",
-            learned.join(", ")
-        )
-    };
-    format!(
-        "**What the numbers show.** Passkey EM (%, mean ± sd over seeds) at {first}× → {last}× the \
-         fine-tuning length: {}. {learned} A difference smaller than the spread over seeds is a \
-         tie.\n\n",
-        parts.join("; ")
-    )
 }
 
 /// Passkey EM by the depth of the number (tenths of the context) at each length, mean over
