@@ -257,7 +257,12 @@ fn against_baselines(results: &[QaResult], task: QaTask) -> (String, String) {
     let columns: Vec<String> = points.into_iter().map(|p| p.1).collect();
     let (metric, figure, better, decimals): (&str, &str, _, _) = match task {
         QaTask::Passkey => ("test lenient EM %", "lenient EM", Better::Higher, 1),
-        QaTask::Cloze => ("test answer perplexity", "answer perplexity", Better::Lower, 2),
+        QaTask::Cloze => (
+            "test answer perplexity",
+            "answer perplexity",
+            Better::Lower,
+            2,
+        ),
     };
     let value = |e: &QaEvalReport, k: usize| {
         at(e, k).map(|s| match task {

@@ -546,6 +546,15 @@ fn the_probes_page_leads_with_what_the_numbers_show() {
     .unwrap();
     let page = std::fs::read_to_string(path).unwrap();
     let first = page.split("\n## ").next().unwrap();
+    // the same lead legend as text, vision and passkey, with the page's two seeds
+    assert!(
+        first.contains(
+            "**What the numbers show** (test accuracy, mean ± sd over 2 seeds; a win or a loss \
+             only where the means differ by more than the two standard deviations together, the \
+             rest a tie):\n\n* `copy`"
+        ),
+        "{first}"
+    );
     // SeqPE 98.0 ± 1.4 on the trained lengths, APE 100.0 ± 0.0 the best
     assert!(
         first.contains(

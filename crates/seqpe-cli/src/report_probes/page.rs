@@ -227,11 +227,14 @@ fn summary(sections: &[(Probe, Vec<ProbeResult>)]) -> String {
     if lines.is_empty() {
         return String::new();
     }
+    let seeds = sections
+        .iter()
+        .map(|(_, results)| crate::report::seeds_of(results))
+        .max()
+        .unwrap_or(0);
     format!(
-        "**What the numbers show** (test accuracy, mean ± sd over the seeds; a difference counts \
-         only beyond the two standard deviations, so with one seed every difference counts):\n\n\
-         {}\n\n",
-        lines.join("\n")
+        "{}\n\n",
+        crate::report::lead_paragraph("test accuracy", seeds, &format!("\n\n{}", lines.join("\n")))
     )
 }
 
