@@ -176,13 +176,14 @@ impl RunDir {
         result
     }
 
-    /// Appends one JSON line to `metrics.jsonl`.
+    /// Appends one JSON line to `metrics.jsonl`, in one write (`writeln!` on a file writes the
+    /// value and the newline separately, so a kill between them left half a line).
     pub fn log(&self, value: &serde_json::Value) -> Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.metrics())?;
-        writeln!(f, "{value}")?;
+        f.write_all(format!("{value}\n").as_bytes())?;
         Ok(())
     }
 
@@ -248,7 +249,8 @@ impl RunDir {
     }
 
     /// Drops the `metrics.jsonl` lines of steps after `step` (logged by a session that was killed
-    /// after its last checkpoint), so a resumed run logs every step exactly once.
+    /// after its last checkpoint) and any cut-off line, so a resumed run logs every step exactly
+    /// once.
     pub fn truncate_metrics(&self, step: usize) -> Result<()> {
         let path = self.metrics();
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -256,11 +258,13 @@ impl RunDir {
         };
         let kept: Vec<&str> = text
             .lines()
+            // a line that does not parse is the cut-off end of a killed session's last line
             .filter(|line| {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                    .is_none_or(|s| s as usize <= step)
+                serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                    v.get("step")
+                        .and_then(|s| s.as_u64())
+                        .is_none_or(|s| s as usize <= step)
+                })
             })
             .collect();
         let mut out = kept.join("\n");
@@ -441,4 +445,29 @@ where
     let optim = optim(&model).load_record(record);
     let state = read_json(&dir.join("state.json"))?;
     Ok((model, optim, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resumed run keeps the lines up to its checkpoint's step and drops later steps and the
+    /// cut-off last line of a killed session (which would make every later read fail).
+    #[test]
+    fn truncating_the_metrics_drops_later_steps_and_a_cut_off_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(tmp.path());
+        let text = "{\"step\":1,\"loss\":2.0}\n{\"note\":\"resumed\"}\n{\"step\":2,\"loss\":1.5}\n\
+                    {\"step\":3,\"loss\":1.2}\n{\"step\":4,\"lo";
+        std::fs::write(run.metrics(), text).unwrap();
+        run.truncate_metrics(2).unwrap();
+        run.log(&serde_json::json!({"step": 3, "loss": 1.1}))
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(run.metrics()).unwrap(),
+            "{\"step\":1,\"loss\":2.0}\n{\"note\":\"resumed\"}\n{\"step\":2,\"loss\":1.5}\n\
+             {\"loss\":1.1,\"step\":3}\n"
+        );
+        assert_eq!(run.step_lines().unwrap().len(), 3);
+    }
 }
