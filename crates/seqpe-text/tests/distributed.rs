@@ -8,13 +8,6 @@ use common::*;
 use seqpe_train::run::RunDir;
 use seqpe_train::DataParallel;
 
-/// The backend RNG and burn-collective's local server are process-global: tests take turns.
-static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Every logged loss, accuracy and gradient norm of the step lines of two runs, step by step,
 /// within `tol` (relative); at least one step with a distillation loss.
 fn assert_same_steps(one: &Path, two: &Path, tol: f64) {

@@ -2,20 +2,9 @@
 
 mod common;
 use common::*;
-/// Every test of this file holds this lock: training seeds Burn's backend-wide random generator
-/// (`B::seed`), so two tests training at once in this process draw from one stream in an order the
-/// scheduler picks, and a test's initial weights (and its loss thresholds) would depend on what ran
-/// beside it (seen once: APE ended at 2.90 instead of 1.98 in `tiny_model_overfits_a_real_passage`).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[test]
 fn tokenizer_trains_and_round_trips() {
-    let _serial = serial();
+    let _turn = lock();
     let docs = vec![Document {
         name: "austen".into(),
         text: AUSTEN.into(),
@@ -47,7 +36,7 @@ fn tokenizer_trains_and_round_trips() {
 /// naming the setting; it used to train a 257-entry tokenizer and model without a word.
 #[test]
 fn a_vocabulary_below_the_byte_alphabet_is_refused() {
-    let _serial = serial();
+    let _turn = lock();
     let docs = vec![Document {
         name: "austen".into(),
         text: AUSTEN.into(),
@@ -67,7 +56,7 @@ fn a_vocabulary_below_the_byte_alphabet_is_refused() {
 
 #[test]
 fn chunking_protocol_counts() {
-    let _serial = serial();
+    let _turn = lock();
     // 10 001 tokens at length 512: 19 full chunks + one of 272, 10 000 scored tokens
     let chunks = eval_chunks(10_001, 512);
     assert_eq!(chunks.len(), 20);
@@ -77,7 +66,7 @@ fn chunking_protocol_counts() {
 
 #[test]
 fn tiny_model_overfits_a_real_passage() {
-    let _serial = serial();
+    let _turn = lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
@@ -108,7 +97,7 @@ fn tiny_model_overfits_a_real_passage() {
 /// bf16 left it off only if asked (`--resume` keeps the saved precision). f16 and tf32 are refused.
 #[test]
 fn bf16_compute_trains_and_keeps_f32_weights() {
-    let _serial = serial();
+    let _turn = lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
@@ -181,7 +170,7 @@ fn bf16_compute_trains_and_keeps_f32_weights() {
 /// mixed operation).
 #[test]
 fn a_bf16_step_runs_for_every_text_encoding() {
-    let _serial = serial();
+    let _turn = lock();
     let mut cfg = tiny_config(PeKind::SeqPe, 1);
     cfg.train.precision = seqpe_train::Precision::Bf16;
     for pe in seqpe_text::config::TEXT_PES {
@@ -203,7 +192,7 @@ fn a_bf16_step_runs_for_every_text_encoding() {
 /// at the start and the gradient an order of magnitude larger (the `qkbias1` ablation).
 #[test]
 fn language_model_loss_reaches_the_seqpe_path() {
-    let _serial = serial();
+    let _turn = lock();
     let grad_norms = |qk_bias: f64| {
         let mut cfg = tiny_config(PeKind::SeqPe, 1);
         cfg.model.seqpe.qk_bias = qk_bias;
@@ -260,7 +249,7 @@ fn language_model_loss_reaches_the_seqpe_path() {
 
 #[test]
 fn checkpoint_round_trip_gives_identical_logits() {
-    let _serial = serial();
+    let _turn = lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
@@ -282,7 +271,7 @@ fn checkpoint_round_trip_gives_identical_logits() {
 
 #[test]
 fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
-    let _serial = serial();
+    let _turn = lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
@@ -339,7 +328,7 @@ fn evaluation_builds_one_pe_table_per_length_and_runs_at_32x() {
 
 #[test]
 fn bad_inputs_give_clear_errors() {
-    let _serial = serial();
+    let _turn = lock();
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
     let corpus = write_corpus(&dir);
@@ -387,7 +376,7 @@ fn _valid_is_inner(m: seqpe_text::model::Gpt<AD>) -> seqpe_text::model::Gpt<Flex
 
 #[test]
 fn a_zero_evaluation_length_is_an_error_not_a_panic() {
-    let _serial = serial();
+    let _turn = lock();
     let err = evaluate_run::<Flex>(
         Path::new("no-such-run"),
         &[128, 0],
@@ -403,7 +392,7 @@ fn a_zero_evaluation_length_is_an_error_not_a_panic() {
 
 #[test]
 fn evaluations_at_other_lengths_get_their_own_file() {
-    let _serial = serial();
+    let _turn = lock();
     use seqpe_datasets::EvalSplit;
     use seqpe_text::eval::{default_lengths, eval_file_name};
     assert_eq!(default_lengths(64), vec![64, 128, 256, 512, 1024, 2048]);
@@ -433,7 +422,7 @@ fn gapped_tokenizer(path: &Path) {
 
 #[test]
 fn a_tokenizer_whose_ids_exceed_the_vocabulary_is_refused_or_fitted() {
-    let _serial = serial();
+    let _turn = lock();
     use seqpe_text::data::{id_bound, load_tokenizer, load_tokenizer_for};
     let tmp = temp_dir();
     let dir = tmp.path().to_path_buf();
@@ -483,7 +472,7 @@ fn a_tokenizer_whose_ids_exceed_the_vocabulary_is_refused_or_fitted() {
 /// error; the load is now an error naming the file.
 #[test]
 fn a_tokenizer_file_the_library_panics_on_is_an_error() {
-    let _serial = serial();
+    let _turn = lock();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fuzz-found/tokenizer-decoder-panic.json");
     let err = seqpe_text::data::load_tokenizer(&path)
